@@ -1,0 +1,288 @@
+use std::f64::consts::PI;
+use std::sync::Arc;
+
+use crate::{Error, Params, ProfileName};
+
+/// The names of the built-in profiles, in the order they are documented.
+pub const BUILTIN_NAMES: [&str; 4] = ["constant", "cosine_ramp", "exponential_decay", "pulse"];
+
+/// Default `ramp_fraction` of [`Profile::CosineRamp`] when none is given.
+pub const DEFAULT_RAMP_FRACTION: f64 = 0.2;
+/// Default `decay_rate` of [`Profile::ExponentialDecay`] when none is given.
+pub const DEFAULT_DECAY_RATE: f64 = 2.0;
+/// Default `frequency` of [`Profile::Pulse`] when none is given.
+pub const DEFAULT_FREQUENCY: f64 = 3.0;
+
+/// An entropy profile with its parameters: a built-in shape, or a custom one named for lookup in
+/// a [`ProfileRegistry`](crate::ProfileRegistry).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Profile {
+    /// The base factor at every step.
+    Constant,
+    /// Rises from 0 to the base over the first `ramp_fraction` of the exploration, holds, and
+    /// falls back to 0 over the last `ramp_fraction` (0 < r ≤ 0.5).
+    CosineRamp {
+        /// Share of the exploration spent ramping up (and again ramping down).
+        ramp_fraction: f64,
+    },
+    /// Starts at the base and decays towards half of it: `b·(½ + ½·e^(−d·p))` (d ≥ 0).
+    ExponentialDecay {
+        /// How fast the factor decays over the exploration.
+        decay_rate: f64,
+    },
+    /// Oscillates between 0 and the base: `b·½(1 + sin(2πf·p))` (f > 0).
+    Pulse {
+        /// Number of pulses over the exploration.
+        frequency: f64,
+    },
+    /// A user-defined shape, resolved by name through a registry.
+    Custom {
+        /// The registered name.
+        name: Arc<str>,
+        /// The shape's parameters.
+        params: Params,
+    },
+}
+
+impl Profile {
+    /// A custom profile by name (resolved later by a [`ProfileRegistry`](crate::ProfileRegistry)).
+    #[must_use]
+    pub fn custom(name: &str, params: Params) -> Self {
+        Self::Custom {
+            name: Arc::from(name),
+            params,
+        }
+    }
+
+    /// Builds a profile from a name and parameters, as found in a config file or a snapshot.
+    /// Built-in names get their parameters checked (missing ones take their defaults); any
+    /// other name becomes [`Profile::Custom`], to be checked by a registry.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownParameter`] or [`Error::InvalidParameter`] for a built-in profile given a
+    /// parameter it does not have, or a value out of range; [`Error::InvalidName`] for an empty
+    /// or malformed custom name.
+    pub fn from_parts(name: &str, params: &Params) -> Result<Self, Error> {
+        let single = |key: &'static str, default: f64, accepted: &'static str| {
+            match params.iter().find(|(k, _)| *k != key) {
+                Some((other, _)) => Err(Error::UnknownParameter {
+                    profile: name.to_owned(),
+                    parameter: other.to_owned(),
+                    accepted,
+                }),
+                None => Ok(params.get_or(key, default)),
+            }
+        };
+        let profile = match name {
+            "constant" => match params.iter().next() {
+                Some((other, _)) => {
+                    return Err(Error::UnknownParameter {
+                        profile: name.to_owned(),
+                        parameter: other.to_owned(),
+                        accepted: "no parameters",
+                    })
+                }
+                None => Self::Constant,
+            },
+            "cosine_ramp" => Self::CosineRamp {
+                ramp_fraction: single("ramp_fraction", DEFAULT_RAMP_FRACTION, "ramp_fraction")?,
+            },
+            "exponential_decay" => Self::ExponentialDecay {
+                decay_rate: single("decay_rate", DEFAULT_DECAY_RATE, "decay_rate")?,
+            },
+            "pulse" => Self::Pulse {
+                frequency: single("frequency", DEFAULT_FREQUENCY, "frequency")?,
+            },
+            custom => {
+                crate::registry::check_name(custom)?;
+                Self::custom(custom, params.clone())
+            }
+        };
+        profile.validate()?;
+        Ok(profile)
+    }
+
+    /// The profile's name.
+    #[must_use]
+    pub fn name(&self) -> ProfileName {
+        match self {
+            Self::Constant => ProfileName::from_static(BUILTIN_NAMES[0]),
+            Self::CosineRamp { .. } => ProfileName::from_static(BUILTIN_NAMES[1]),
+            Self::ExponentialDecay { .. } => ProfileName::from_static(BUILTIN_NAMES[2]),
+            Self::Pulse { .. } => ProfileName::from_static(BUILTIN_NAMES[3]),
+            Self::Custom { name, .. } => ProfileName::from(Arc::clone(name)),
+        }
+    }
+
+    /// The profile's parameters as a name → value set (built-ins report theirs too).
+    #[must_use]
+    pub fn params(&self) -> Params {
+        match self {
+            Self::Constant => Params::new(),
+            Self::CosineRamp { ramp_fraction } => Params::new().with("ramp_fraction", *ramp_fraction),
+            Self::ExponentialDecay { decay_rate } => Params::new().with("decay_rate", *decay_rate),
+            Self::Pulse { frequency } => Params::new().with("frequency", *frequency),
+            Self::Custom { params, .. } => params.clone(),
+        }
+    }
+
+    /// Checks a built-in profile's parameters against their valid ranges (custom profiles are
+    /// checked by their registry).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidParameter`] naming the parameter and its valid range.
+    pub fn validate(&self) -> Result<(), Error> {
+        let invalid = |parameter: &str, value: f64, expected: &'static str| {
+            Err(Error::InvalidParameter {
+                profile: self.name().to_string(),
+                parameter: parameter.to_owned(),
+                value,
+                expected,
+            })
+        };
+        match *self {
+            Self::CosineRamp { ramp_fraction: r } if !(r > 0.0 && r <= 0.5) => {
+                invalid("ramp_fraction", r, "a number in (0, 0.5]")
+            }
+            Self::ExponentialDecay { decay_rate: d } if !(d >= 0.0 && d.is_finite()) => {
+                invalid("decay_rate", d, "a finite number ≥ 0")
+            }
+            Self::Pulse { frequency: f } if !(f > 0.0 && f.is_finite()) => {
+                invalid("frequency", f, "a finite number > 0")
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The factor of a built-in profile at `step` of `total` for base `base`;
+    /// `None` for a custom profile (ask its registry). `total` of 0 is read as 1.
+    #[must_use]
+    #[inline]
+    pub fn builtin_factor(&self, base: f64, step: u32, total: u32) -> Option<f64> {
+        let p = f64::from(step) / f64::from(total.max(1));
+        Some(match *self {
+            Self::Constant => base,
+            Self::CosineRamp { ramp_fraction: r } => {
+                if p < r {
+                    base * 0.5 * (1.0 - (PI * p / r).cos())
+                } else if p > 1.0 - r {
+                    base * 0.5 * (1.0 + (PI * (p - 1.0 + r) / r).cos())
+                } else {
+                    base
+                }
+            }
+            Self::ExponentialDecay { decay_rate: d } => base * (0.5 + 0.5 * (-d * p).exp()),
+            Self::Pulse { frequency: f } => base * 0.5 * (1.0 + (2.0 * PI * f * p).sin()),
+            Self::Custom { .. } => return None,
+        })
+    }
+}
+
+#[cfg(feature = "serde")]
+mod serde_impl {
+    use super::{Params, Profile};
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Spec {
+        name: String,
+        #[serde(default, skip_serializing_if = "Params::is_empty")]
+        params: Params,
+    }
+
+    impl serde::Serialize for Profile {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            Spec {
+                name: self.name().to_string(),
+                params: self.params(),
+            }
+            .serialize(serializer)
+        }
+    }
+
+    impl<'de> serde::Deserialize<'de> for Profile {
+        fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            let spec = Spec::deserialize(deserializer)?;
+            Profile::from_parts(&spec.name, &spec.params).map_err(serde::de::Error::custom)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const B: f64 = 0.6;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-12
+    }
+
+    fn at(profile: &Profile, step: u32) -> f64 {
+        profile.builtin_factor(B, step, 100).unwrap_or(f64::NAN)
+    }
+
+    #[test]
+    fn constant_is_flat() {
+        let p = Profile::Constant;
+        assert!([0, 50, 100].iter().all(|&k| close(at(&p, k), B)));
+    }
+
+    #[test]
+    fn cosine_ramp_starts_at_zero_holds_and_returns_to_zero() {
+        let p = Profile::CosineRamp { ramp_fraction: 0.25 };
+        assert!(close(at(&p, 0), 0.0));
+        assert!(close(at(&p, 10), B * 0.5 * (1.0 - (PI * 0.1 / 0.25).cos())));
+        assert!(close(at(&p, 50), B));
+        assert!(close(at(&p, 100), 0.0));
+        assert!(at(&p, 90) < B && at(&p, 90) > 0.0);
+    }
+
+    #[test]
+    fn exponential_decay_falls_towards_half() {
+        let p = Profile::ExponentialDecay { decay_rate: 2.0 };
+        assert!(close(at(&p, 0), B));
+        assert!(close(at(&p, 50), B * (0.5 + 0.5 * (-1.0f64).exp())));
+        assert!(close(at(&p, 100), B * (0.5 + 0.5 * (-2.0f64).exp())));
+    }
+
+    #[test]
+    fn pulse_oscillates_between_zero_and_base() {
+        let p = Profile::Pulse { frequency: 3.0 };
+        assert!(close(at(&p, 0), B * 0.5));
+        // sin(2π·3·p) peaks at p = 1/12 and bottoms at p = 3/12.
+        assert!(close(p.builtin_factor(B, 1, 12).unwrap_or(f64::NAN), B));
+        assert!(close(p.builtin_factor(B, 3, 12).unwrap_or(f64::NAN), 0.0));
+        assert!(close(at(&p, 100), B * 0.5));
+    }
+
+    #[test]
+    fn from_parts_fills_defaults_and_rejects_bad_parameters() {
+        assert_eq!(
+            Profile::from_parts("cosine_ramp", &Params::new()),
+            Ok(Profile::CosineRamp { ramp_fraction: DEFAULT_RAMP_FRACTION })
+        );
+        assert!(matches!(
+            Profile::from_parts("cosine_ramp", &Params::new().with("ramp_fraction", 0.7)),
+            Err(Error::InvalidParameter { .. })
+        ));
+        assert!(matches!(
+            Profile::from_parts("pulse", &Params::new().with("amplitude", 0.7)),
+            Err(Error::UnknownParameter { .. })
+        ));
+        assert!(matches!(
+            Profile::from_parts("pulse", &Params::new().with("frequency", 0.0)),
+            Err(Error::InvalidParameter { .. })
+        ));
+        assert!(matches!(
+            Profile::from_parts("", &Params::new()),
+            Err(Error::InvalidName(_))
+        ));
+        assert!(matches!(
+            Profile::from_parts("sinusoidal", &Params::new()),
+            Ok(Profile::Custom { .. })
+        ));
+    }
+}
