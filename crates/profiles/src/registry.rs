@@ -147,6 +147,15 @@ impl PartialEq for ResolvedProfile {
 }
 
 impl ResolvedProfile {
+    /// The constant profile, which needs no registry.
+    #[must_use]
+    pub fn constant() -> Self {
+        Self {
+            profile: Profile::Constant,
+            shape: None,
+        }
+    }
+
     /// The profile and its parameters.
     #[must_use]
     pub fn profile(&self) -> &Profile {
