@@ -134,7 +134,7 @@ impl HistoryRecord {
             }
         };
         let duration = match duration {
-            Some(d) if d >= 1.0 && d.fract() == 0.0 && d <= f64::from(u32::MAX) => Some(d as u32),
+            Some(d) if d >= 0.0 && d.fract() == 0.0 && d <= f64::from(u32::MAX) => Some(d as u32),
             Some(_) => {
                 errors.push(FieldError::new("duration", "expected a whole number ≥ 1"));
                 None

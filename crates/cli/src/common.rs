@@ -1,0 +1,62 @@
+//! Loading configs and models, building loops, writing files.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use creative_feedback::{Config, CreativeLoop, LoopBuilder, QualityModel};
+
+use crate::LoopArgs;
+
+/// Reads a TOML config (defaults for absent keys); unknown keys and bad values name the key.
+pub fn load_config(path: Option<&Path>) -> Result<Config> {
+    let Some(path) = path else {
+        return Ok(Config::default());
+    };
+    let text = fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    let config: Config = toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
+    config
+        .validate()
+        .with_context(|| format!("config file {}", path.display()))?;
+    Ok(config)
+}
+
+/// Reads a model written by `crefl pretrain`.
+pub fn load_model(path: &Path) -> Result<QualityModel> {
+    let text = fs::read_to_string(path)
+        .with_context(|| format!("cannot read model file {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is not a model written by `crefl pretrain` (or it is damaged)",
+            path.display()
+        )
+    })
+}
+
+/// A builder from the shared options: config, and a pre-trained model when given.
+pub fn builder(args: &LoopArgs) -> Result<(Config, LoopBuilder)> {
+    let config = load_config(args.config.as_deref())?;
+    let mut builder = CreativeLoop::builder(config.clone());
+    if let Some(path) = &args.model {
+        builder = builder.model(load_model(path)?);
+    }
+    Ok((config, builder))
+}
+
+/// Writes a file whole, or not at all: a temporary file beside it, then a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!(
+        "{}.tmp",
+        path.extension().and_then(|e| e.to_str()).unwrap_or("out")
+    ));
+    let mut file =
+        fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,94 @@
+//! `crefl`: run the creative feedback loop from the command line.
+//!
+//! - `crefl simulate` runs the loop against a seeded synthetic host and prints a summary.
+//! - `crefl replay` turns recorded states (JSON Lines) into decisions.
+//! - `crefl pretrain` fits the quality model from past explorations.
+//! - `crefl profiles` prints or draws every profile's shape.
+//! - `crefl config --print-default` prints the full default configuration.
+
+mod common;
+mod config_doc;
+mod plot;
+mod pretrain;
+mod profiles;
+mod replay;
+mod simulate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// The creative feedback loop: simulate, replay, pre-train, inspect.
+#[derive(Debug, Parser)]
+#[command(name = "crefl", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the loop against a seeded synthetic host and print what it did.
+    Simulate(simulate::SimulateArgs),
+    /// Turn recorded states (one JSON object per line) into decisions.
+    Replay(replay::ReplayArgs),
+    /// Fit the quality model from past explorations (JSON Lines) and save it.
+    Pretrain(pretrain::PretrainArgs),
+    /// Print or draw every registered profile's shape.
+    Profiles(profiles::ProfilesArgs),
+    /// Show the configuration.
+    Config(ConfigArgs),
+}
+
+/// Options every loop-running command shares.
+#[derive(Debug, Clone, Args)]
+pub struct LoopArgs {
+    /// Configuration file (TOML); see `crefl config --print-default`.
+    #[arg(long, value_name = "FILE.toml")]
+    pub config: Option<PathBuf>,
+    /// Start from a pre-trained quality model written by `crefl pretrain`.
+    #[arg(long, value_name = "MODEL.json")]
+    pub model: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct ConfigArgs {
+    /// Print the full default configuration as commented TOML.
+    #[arg(long)]
+    print_default: bool,
+    /// Check a configuration file and print it with every default filled in.
+    #[arg(long, value_name = "FILE.toml", conflicts_with = "print_default")]
+    check: Option<PathBuf>,
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Simulate(args) => simulate::run(&args),
+        Command::Replay(args) => replay::run(&args),
+        Command::Pretrain(args) => pretrain::run(&args),
+        Command::Profiles(args) => profiles::run(&args),
+        Command::Config(args) => {
+            if let Some(path) = args.check {
+                let config = common::load_config(Some(&path))?;
+                print!("{}", config_doc::commented_toml(&config)?);
+            } else if args.print_default {
+                print!("{}", config_doc::commented_toml(&creative_feedback::Config::default())?);
+            } else {
+                anyhow::bail!("nothing to do: use --print-default or --check FILE.toml");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

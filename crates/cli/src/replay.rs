@@ -1,0 +1,114 @@
+//! `crefl replay`: recorded states in, decisions out, one JSON object per line.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use creative_feedback::{FieldError, State};
+use serde::Serialize;
+
+use crate::common::builder;
+use crate::LoopArgs;
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    #[command(flatten)]
+    pub common: LoopArgs,
+    /// States, one JSON object per line (standard input when absent).
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub states: Option<PathBuf>,
+    /// Where to write decisions, one per line (standard output when absent).
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub out: Option<PathBuf>,
+    /// Keep going past invalid lines: each gets an error object in the output instead of a
+    /// decision, and is counted.
+    #[arg(long)]
+    pub skip_invalid: bool,
+}
+
+/// The output line for a line that gave no decision.
+#[derive(Serialize)]
+struct LineError<'a> {
+    error: &'a str,
+    line: usize,
+    fields: &'a [FieldError],
+}
+
+pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
+    let (_, builder) = builder(&args.common)?;
+    let mut feedback = builder.build()?;
+    let input: Box<dyn BufRead> = match &args.states {
+        Some(path) => Box::new(BufReader::new(
+            File::open(path).with_context(|| format!("cannot open states file {}", path.display()))?,
+        )),
+        None => Box::new(BufReader::new(io::stdin().lock())),
+    };
+    let output: Box<dyn Write> = match &args.out {
+        Some(path) => Box::new(
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+        ),
+        None => Box::new(io::stdout().lock()),
+    };
+    let mut out = BufWriter::new(output);
+    let (mut lines, mut decisions, mut invalid) = (0usize, 0u64, 0u64);
+    let mut failure = None;
+    for (i, line) in input.split(b'\n').enumerate() {
+        let number = i + 1;
+        let bytes = line.context("cannot read the states")?;
+        let text = String::from_utf8_lossy(&bytes);
+        let text = text.trim();
+        if text.is_empty() {
+            continue;
+        }
+        lines += 1;
+        let result = State::from_json(text)
+            .map_err(|e| ("invalid JSON", vec![FieldError::new("line", e.to_string())]))
+            .and_then(|state| feedback.update(&state).map_err(|r| ("invalid state", r.fields)));
+        match result {
+            Ok(decision) => {
+                decisions += 1;
+                serde_json::to_writer(&mut out, &decision)?;
+                out.write_all(b"\n")?;
+                feedback.drain_events().for_each(drop);
+            }
+            Err((error, fields)) => {
+                invalid += 1;
+                let detail: Vec<String> = fields.iter().map(ToString::to_string).collect();
+                if !args.skip_invalid {
+                    failure = Some(format!("line {number}: {error}: {}", detail.join("; ")));
+                    break;
+                }
+                serde_json::to_writer(
+                    &mut out,
+                    &LineError {
+                        error,
+                        line: number,
+                        fields: &fields,
+                    },
+                )?;
+                out.write_all(b"\n")?;
+            }
+        }
+    }
+    out.flush().context("cannot write the decisions")?;
+    let c = feedback.counters();
+    eprintln!(
+        "replayed {lines} states: {decisions} decisions, {invalid} invalid{}; {} explorations \
+         ({} completed, {} pruned, {} aborted), cumulative gain {:.4}, final mode {}",
+        if args.skip_invalid { " (skipped)" } else { "" },
+        c.explorations_started,
+        c.completed,
+        c.pruned,
+        c.aborted,
+        feedback.cumulative_gain(),
+        feedback.mode()
+    );
+    if let Some(message) = failure {
+        eprintln!("error: {message} (use --skip-invalid to continue past invalid lines)");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}

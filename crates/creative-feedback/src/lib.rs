@@ -1,0 +1,58 @@
+//! An adaptive controller for generative systems: when to explore, how hard, in what shape,
+//! and which explorations pay off.
+//!
+//! This is the facade of the `creative-feedback` workspace. The loop itself lives in
+//! [`creative-feedback-core`](creative_feedback_core) and is re-exported at the root; the other
+//! crates are re-exported as modules behind features, so one dependency brings what you enable.
+//!
+//! # Example
+//!
+//! ```
+//! use creative_feedback::{Action, Config, CreativeLoop, State};
+//!
+//! let mut feedback = CreativeLoop::new(Config::default())?;
+//! let decision = feedback.update(&State::new(0.15, 0.6))?; // stagnation
+//! if decision.action == Action::InjectEntropy {
+//!     // apply decision.entropy_factor to the host's sampling, scale its dynamics by
+//!     // decision.lambda_factor …
+//! }
+//! assert_eq!(decision.exploration.map(|e| e.profile.to_string()), Some("pulse".into()));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Feature flags
+//!
+//! | flag | default | enables |
+//! |---|---|---|
+//! | `profiles` | yes | the [`profiles`] module (shapes, custom-profile registry) |
+//! | `quality` | yes | the [`quality`] module (ridge gain model, batch fitting) |
+//! | `serde` | no | serde support and JSON snapshots for every data type |
+//! | `sim` | no | the [`sim`] module: a seeded synthetic host |
+//!
+//! Without default features only the loop itself is exported:
+//!
+//! ```toml
+//! creative-feedback = { version = "0.1", default-features = false, features = ["serde"] }
+//! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub use creative_feedback_core::*;
+
+/// Entropy profiles: built-in shapes, the [`ProfileShape`](profiles::ProfileShape) trait and the
+/// registry of custom profiles.
+#[cfg(feature = "profiles")]
+pub mod profiles {
+    pub use creative_feedback_profiles::*;
+}
+
+/// The ridge-regression gain model and batch fitting.
+#[cfg(feature = "quality")]
+pub mod quality {
+    pub use creative_feedback_quality::*;
+}
+
+/// A seeded synthetic host for demos, end-to-end tests and benchmarks.
+#[cfg(feature = "sim")]
+pub mod sim {
+    pub use creative_feedback_sim::*;
+}
