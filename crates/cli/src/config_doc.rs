@@ -126,8 +126,10 @@ mod tests {
         for line in text.lines() {
             if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
                 table = name;
-            } else if let Some((key, _)) = line.split_once(" = ") {
-                let key = key.trim_start_matches("# ");
+            } else if let Some((key, _)) = line.trim_start_matches("# ").split_once(" = ") {
+                if !key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+                    continue;
+                }
                 let full = if table.is_empty() { key.to_owned() } else { format!("{table}.{key}") };
                 assert!(doc(&full).is_some(), "undocumented key {full}");
             }

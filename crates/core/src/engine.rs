@@ -546,13 +546,14 @@ impl CreativeLoop {
     /// [`Rejected`] listing every offending field when the state is invalid; the loop did not
     /// advance (only `rejected_inputs` counts it).
     pub fn update(&mut self, state: &State) -> Result<Decision, Rejected> {
-        let (obs, warnings) = match validate(state, self.config.input_mode) {
+        let (numbers, warnings) = match validate(state, self.config.input_mode) {
             Ok(v) => v,
             Err(rejected) => {
                 self.s.counters.rejected_inputs += 1;
                 return Err(rejected);
             }
         };
+        let obs = Observation::new(state, numbers);
         self.s.steps += 1;
         let step = self.s.steps;
         if !warnings.is_empty() {
@@ -831,7 +832,7 @@ impl CreativeLoop {
 
 
     fn exploring_step(&mut self, obs: &Observation<'_>, step: u64) -> Decision {
-        let Some(ex) = self.s.exploration.take() else {
+        let Some(ex) = self.s.exploration.as_mut() else {
             // Unreachable with a consistent state; recover into stable rather than panic.
             let mode = self.enter_stable();
             return decision(Action::Maintain, mode, Reason::InBand, 0.0);
@@ -848,35 +849,38 @@ impl CreativeLoop {
         } else {
             None
         };
-        if let Some(kind) = end {
-            let reason = match kind {
-                OutcomeKind::Pruned => Reason::Pruned,
-                _ => Reason::Completed,
+        if end.is_none() {
+            let entropy = match &self.active {
+                Some(active) => shaped(active, ex.factor, k, ex.duration, &mut self.s.counters.errors),
+                None => ex.factor,
             };
-            let (info, outcome) = self.finish(ex, kind, k, step);
-            let mode = self.begin_recovery();
-            let mut d = decision(Action::EndExploration, mode, reason, 0.0);
-            d.exploration = Some(info);
-            d.outcome = Some(outcome);
+            ex.k = k + 1;
+            let mut d = decision(
+                Action::ContinueExploration,
+                Mode::Exploring,
+                Reason::Exploring,
+                entropy,
+            );
+            d.exploration = Some(ExplorationInfo {
+                profile: ex.profile.name(),
+                k,
+                duration: ex.duration,
+                progress: f64::from(k) / f64::from(ex.duration),
+            });
             return d;
         }
-        let entropy = match &self.active {
-            Some(active) => shaped(active, ex.factor, k, ex.duration, &mut self.s.counters.errors),
-            None => ex.factor,
+        let (kind, reason) = match end {
+            Some(OutcomeKind::Pruned) => (OutcomeKind::Pruned, Reason::Pruned),
+            _ => (OutcomeKind::Completed, Reason::Completed),
         };
-        let mut d = decision(
-            Action::ContinueExploration,
-            Mode::Exploring,
-            Reason::Exploring,
-            entropy,
-        );
-        d.exploration = Some(ExplorationInfo {
-            profile: ex.profile.name(),
-            k,
-            duration: ex.duration,
-            progress: f64::from(k) / f64::from(ex.duration),
-        });
-        self.s.exploration = Some(Active { k: k + 1, ..ex });
+        let Some(ex) = self.s.exploration.take() else {
+            return decision(Action::Maintain, Mode::Stable, Reason::InBand, 0.0);
+        };
+        let (info, outcome) = self.finish(ex, kind, k, step);
+        let mode = self.begin_recovery();
+        let mut d = decision(Action::EndExploration, mode, reason, 0.0);
+        d.exploration = Some(info);
+        d.outcome = Some(outcome);
         d
     }
 

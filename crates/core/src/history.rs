@@ -87,9 +87,9 @@ pub(crate) fn features(
     let (obs, _) = validate(&record.initial_state, InputMode::Strict)?;
     let seen = record.samples_seen.unwrap_or(samples_seen_now);
     Ok([
-        obs.values.novelty,
-        obs.values.aesthetic_score,
-        obs.values.volatility,
+        obs.novelty,
+        obs.aesthetic_score,
+        obs.volatility,
         record.entropy_factor,
         f64::from(record.duration) / f64::from(config.max_exploration_steps),
         seen.min(100) as f64 / 100.0,

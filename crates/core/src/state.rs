@@ -314,7 +314,24 @@ impl Observation<'_> {
     }
 }
 
+/// In-range values take the fast path; everything else goes to [`unit_field_slow`].
+#[inline]
 fn unit_field(
+    name: &'static str,
+    value: Option<f64>,
+    missing: Option<f64>,
+    mode: InputMode,
+    errors: &mut Vec<FieldError>,
+    warnings: &mut Vec<InputWarning>,
+) -> f64 {
+    match value {
+        Some(v) if (0.0..=1.0).contains(&v) => v,
+        _ => unit_field_slow(name, value, missing, mode, errors, warnings),
+    }
+}
+
+#[cold]
+fn unit_field_slow(
     name: &'static str,
     value: Option<f64>,
     missing: Option<f64>,
@@ -353,13 +370,83 @@ fn unit_field(
     }
 }
 
+/// The validated numbers of a state. Kept apart from the byte-sized fields so that moving
+/// them never mixes narrow stores with wide loads (a store-forwarding stall on the hot path).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Numbers {
+    pub(crate) novelty: f64,
+    pub(crate) aesthetic_score: f64,
+    pub(crate) volatility: f64,
+    pub(crate) lambda_max: f64,
+}
+
+impl<'a> Observation<'a> {
+    /// The observation of `state` with its validated numbers.
+    #[inline]
+    pub(crate) fn new(state: &'a State, n: Numbers) -> Self {
+        Self {
+            values: ObservedValues {
+                novelty: n.novelty,
+                aesthetic_score: n.aesthetic_score,
+                volatility: n.volatility,
+                lambda_max: n.lambda_max,
+                coherence: state.coherence,
+            },
+            emergency_override: state.emergency_override,
+            attributes: &state.attributes,
+        }
+    }
+}
+
 /// Validates a state (SPEC §2): collects every error, applies defaults and clamps.
-pub(crate) fn validate<'a>(
-    state: &'a State,
+///
+/// The common case (every number present, finite and in range, nothing carried over from the
+/// reader) is checked first without building error lists.
+#[inline]
+pub(crate) fn validate(
+    state: &State,
     mode: InputMode,
-) -> Result<(Observation<'a>, Vec<InputWarning>), Rejected> {
-    let mut errors = state.read_errors.clone();
-    let mut warnings = state.read_warnings.clone();
+) -> Result<(Numbers, Vec<InputWarning>), Rejected> {
+    let unit = |v: f64| (0.0..=1.0).contains(&v);
+    if let (Some(novelty), Some(aesthetic_score)) = (state.novelty, state.aesthetic_score) {
+        let volatility = state.volatility.unwrap_or(0.0);
+        let lambda_max = state.lambda_max.unwrap_or(0.0);
+        let clean = unit(novelty)
+            && unit(aesthetic_score)
+            && unit(volatility)
+            && (0.0..f64::INFINITY).contains(&lambda_max)
+            && state.read_errors.is_empty()
+            && state.read_warnings.is_empty()
+            && state.attributes.values().all(|v| match v {
+                AttributeValue::Number(n) => n.is_finite(),
+                _ => true,
+            });
+        if clean {
+            let numbers = Numbers {
+                novelty,
+                aesthetic_score,
+                volatility,
+                lambda_max,
+            };
+            return Ok((numbers, Vec::new()));
+        }
+    }
+    validate_slow(state, mode)
+}
+
+#[cold]
+fn validate_slow(state: &State, mode: InputMode) -> Result<(Numbers, Vec<InputWarning>), Rejected> {
+    // Cloning an empty Vec still costs a call per step; most states have nothing to carry over.
+    let mut errors = if state.read_errors.is_empty() {
+        Vec::new()
+    } else {
+        state.read_errors.clone()
+    };
+    let mut warnings = if state.read_warnings.is_empty() {
+        Vec::new()
+    } else {
+        state.read_warnings.clone()
+    };
     let novelty = unit_field(
         "novelty",
         state.novelty,
@@ -386,6 +473,7 @@ pub(crate) fn validate<'a>(
     );
     let lambda_max = match state.lambda_max {
         None => 0.0,
+        Some(v) if (0.0..f64::INFINITY).contains(&v) => v,
         Some(v) if v.is_nan() => {
             errors.push(FieldError::new("lambda_max", "NaN is not a number ≥ 0"));
             0.0
@@ -428,16 +516,11 @@ pub(crate) fn validate<'a>(
         return Err(Rejected::new(errors));
     }
     Ok((
-        Observation {
-            values: ObservedValues {
-                novelty,
-                aesthetic_score,
-                volatility,
-                lambda_max,
-                coherence: state.coherence,
-            },
-            emergency_override: state.emergency_override,
-            attributes: &state.attributes,
+        Numbers {
+            novelty,
+            aesthetic_score,
+            volatility,
+            lambda_max,
         },
         warnings,
     ))
@@ -476,8 +559,8 @@ mod tests {
         let Ok((obs, warnings)) = validate(&state, InputMode::Lenient) else {
             panic!("lenient rejected a finite state");
         };
-        assert_eq!((obs.values.novelty, obs.values.aesthetic_score), (1.0, 0.0));
-        assert_eq!(obs.values.lambda_max, 0.0);
+        assert_eq!((obs.novelty, obs.aesthetic_score), (1.0, 0.0));
+        assert_eq!(obs.lambda_max, 0.0);
         assert_eq!(warnings.len(), 3);
         let Err(rejected) = validate(&state, InputMode::Strict) else {
             panic!("strict accepted an out-of-range state");
@@ -491,8 +574,8 @@ mod tests {
         let Ok((obs, warnings)) = validate(&state, InputMode::Lenient) else {
             panic!("lenient rejected an empty state");
         };
-        assert_eq!(obs.values.novelty, 0.5);
-        assert_eq!(obs.values.volatility, 0.0);
+        assert_eq!(obs.novelty, 0.5);
+        assert_eq!(obs.volatility, 0.0);
         assert_eq!(warnings.len(), 2);
         assert!(validate(&state, InputMode::Strict).is_err());
     }
@@ -504,7 +587,7 @@ mod tests {
             let Ok((obs, warnings)) = validate(&state, mode) else {
                 panic!("+inf lambda_max rejected");
             };
-            assert_eq!(obs.values.lambda_max, f64::MAX);
+            assert_eq!(obs.lambda_max, f64::MAX);
             assert_eq!(warnings.len(), 1);
         }
     }

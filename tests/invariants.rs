@@ -1,0 +1,174 @@
+//! Property tests over arbitrary state sequences (SPEC §2–8).
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use creative_feedback::quality::{fit_batch, ModelConfig, QualityModel};
+use creative_feedback::{
+    Action, CreativeLoop, Decision, LoopBuilder, Metrics, Mode, Profile, ProfileRegistry, Snapshot,
+    State,
+};
+use creative_feedback_tests::{small_config, wild_state};
+use proptest::prelude::*;
+
+fn allowed(from: Mode, to: Mode, recovery_steps: u32) -> bool {
+    use Mode::*;
+    match (from, to) {
+        (_, Emergency) => true,
+        (Stable, Stable | Exploring) => true,
+        (Exploring, Exploring | Recovering) => true,
+        (Recovering, Recovering | Stable) => true,
+        (Emergency, Recovering) => true,
+        (Exploring | Emergency, Stable) => recovery_steps == 1,
+        _ => false,
+    }
+}
+
+fn action_fits_mode(d: &Decision) -> bool {
+    match d.action {
+        Action::Maintain => d.mode == Mode::Stable,
+        Action::InjectEntropy | Action::ContinueExploration => d.mode == Mode::Exploring,
+        Action::EndExploration | Action::Recover => matches!(d.mode, Mode::Recovering | Mode::Stable),
+        Action::EmergencyHalt => d.mode == Mode::Emergency,
+    }
+}
+
+fn metrics_finite(m: &Metrics) -> bool {
+    let mut values = vec![m.cumulative_gain, m.success_rate, m.trend.novelty, m.trend.aesthetic_score];
+    values.extend(m.aesthetic_baseline);
+    values.extend(m.recent.iter().flat_map(|r| [r.mean_gain, r.max_gain]));
+    values.extend(m.quality.weights);
+    values.extend(m.current_exploration.iter().flat_map(|c| [c.entropy_factor, c.progress]));
+    values.iter().all(|v| v.is_finite())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_step_keeps_the_invariants(
+        config in small_config(),
+        states in prop::collection::vec(wild_state(), 1..400),
+    ) {
+        let recovery = config.recovery_steps;
+        let max = config.max_exploration_steps;
+        let emergency_lambda = config.emergency_lambda;
+        let mut l = CreativeLoop::new(config).unwrap();
+        let mut gains = 0.0;
+        for state in &states {
+            let from = l.mode();
+            let steps = l.steps();
+            match l.update(state) {
+                Err(rejected) => {
+                    prop_assert!(!rejected.fields.is_empty());
+                    prop_assert_eq!(l.steps(), steps);
+                    prop_assert_eq!(l.mode(), from);
+                }
+                Ok(d) => {
+                    prop_assert!(allowed(from, d.mode, recovery), "{from:?} → {:?}", d.mode);
+                    prop_assert!(action_fits_mode(&d), "{d:?}");
+                    prop_assert!((0.0..=1.0).contains(&d.entropy_factor));
+                    prop_assert!(d.lambda_factor.is_finite());
+                    prop_assert!(d.predicted_gain.is_none_or(f64::is_finite));
+                    if let Some(e) = &d.exploration {
+                        prop_assert!(e.duration <= max && e.k <= e.duration);
+                        prop_assert!(e.progress.is_finite());
+                    }
+                    if let Some(o) = &d.outcome {
+                        prop_assert!(o.gain.is_finite());
+                        gains += o.gain;
+                    }
+                    let lambda = state.lambda_max.unwrap_or(0.0);
+                    let emergency = state.emergency_override || lambda > emergency_lambda;
+                    if emergency && from != Mode::Emergency {
+                        prop_assert_eq!(d.action, Action::EmergencyHalt);
+                    }
+                }
+            }
+            prop_assert!(metrics_finite(&l.metrics()));
+        }
+        prop_assert!((l.cumulative_gain() - gains).abs() < 1e-9);
+        if l.counters().ended() as usize == l.history().len() {
+            let recorded: f64 = l.history().map(|r| r.creative_gain).sum();
+            prop_assert!((l.cumulative_gain() - recorded).abs() < 1e-9);
+        }
+    }
+
+    #[test]
+    fn snapshot_and_restore_at_any_step_give_identical_futures(
+        config in small_config(),
+        states in prop::collection::vec(wild_state(), 2..300),
+        cut in 0usize..300,
+    ) {
+        let cut = cut % states.len();
+        let mut original = CreativeLoop::new(config).unwrap();
+        for s in &states[..cut] {
+            let _ = original.update(s);
+        }
+        let json = original.snapshot().to_json().unwrap();
+        let snapshot = Snapshot::from_json(&json).unwrap();
+        prop_assert_eq!(&snapshot, &original.snapshot());
+        let mut restored = LoopBuilder::from_snapshot(snapshot).build().unwrap();
+        for s in &states[cut..] {
+            prop_assert_eq!(original.update(s), restored.update(s));
+        }
+        prop_assert_eq!(original.metrics(), restored.metrics());
+    }
+
+    #[test]
+    fn builtin_profiles_stay_within_zero_and_base(
+        base in 0.0..=1.0f64,
+        total in 1..500u32,
+        k in 0..500u32,
+        r in 0.001..=0.5f64,
+        d in 0.0..50.0f64,
+        f in 0.001..50.0f64,
+    ) {
+        let k = k % (total + 1);
+        let registry = ProfileRegistry::new();
+        for p in [
+            Profile::Constant,
+            Profile::CosineRamp { ramp_fraction: r },
+            Profile::ExponentialDecay { decay_rate: d },
+            Profile::Pulse { frequency: f },
+        ] {
+            let v = registry.resolve(p).unwrap().factor(base, k, total);
+            prop_assert!((-1e-15..=base + 1e-15).contains(&v), "{v} outside [0, {base}]");
+        }
+    }
+
+    #[test]
+    fn incremental_model_equals_a_batch_solve_over_the_window(
+        samples in prop::collection::vec((prop::array::uniform6(0.0..=1.0f64), -1.0..=1.0f64), 1..700),
+        window in 1usize..120,
+        lambda in 0.001..1.0f64,
+    ) {
+        let mut model = QualityModel::new(ModelConfig { window, regularization: lambda, ..ModelConfig::default() }).unwrap();
+        let mut all = Vec::new();
+        for (x, y) in samples {
+            let f = [x[0], x[1], x[2], x[3], x[4], x[5], 1.0];
+            model.add_sample(f, y).unwrap();
+            all.push((f, y));
+        }
+        let from = all.len().saturating_sub(window);
+        let batch = fit_batch(&all[from..], lambda, None).unwrap();
+        for (a, b) in model.fitted_weights().iter().zip(&batch) {
+            prop_assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+        }
+    }
+}
+
+#[test]
+fn a_state_with_every_field_bad_names_them_all() {
+    let mut l = CreativeLoop::new(creative_feedback::Config::default()).unwrap();
+    let text = r#"{"novelty": NaN, "aesthetic_score": Infinity, "volatility": "x", "lambda_max": -Infinity,
+                   "coherence": "weird", "emergency_override": 0, "attributes": {"temperature": -Infinity}}"#;
+    let state = State::from_json(text).unwrap();
+    let err = l.update(&state).unwrap_err();
+    let mut fields: Vec<_> = err.fields.iter().map(|f| f.field.as_str()).collect();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        ["aesthetic_score", "attributes.temperature", "coherence", "emergency_override", "lambda_max", "novelty", "volatility"]
+    );
+    assert_eq!(l.counters().rejected_inputs, 1);
+    assert_eq!(l.steps(), 0);
+}
