@@ -62,7 +62,7 @@ fn entropy_beyond_tolerance_hurts_quality() {
         gentle.apply(&decision(Action::ContinueExploration, 0.3));
         harsh.apply(&decision(Action::ContinueExploration, 0.9));
     }
-    assert!(gentle.observe().aesthetic_score.unwrap() > harsh.observe().aesthetic_score.unwrap() + 0.3);
+    assert!(gentle.observe().aesthetic_score.unwrap() > harsh.observe().aesthetic_score.unwrap() + 0.15);
 }
 
 #[test]
