@@ -142,3 +142,19 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod doc_tests {
+    use super::*;
+
+    #[test]
+    fn the_configuration_reference_matches_the_printed_defaults() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/configuration.md");
+        let doc = std::fs::read_to_string(path).unwrap_or_default();
+        let printed = commented_toml(&Config::default()).unwrap_or_default();
+        assert!(
+            doc.contains(&format!("```toml\n{printed}```")),
+            "docs/configuration.md is out of date: regenerate its block with `crefl config --print-default`"
+        );
+    }
+}
