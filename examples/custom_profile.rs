@@ -21,7 +21,10 @@ struct SinusoidalOnMomentum;
 impl ProfileSelector for SinusoidalOnMomentum {
     fn select(&mut self, ctx: &SelectionContext<'_>) -> Profile {
         if ctx.observation.values.novelty > 0.7 {
-            Profile::custom("sinusoidal", Params::new().with("amplitude", 0.5).with("frequency", 3.0))
+            Profile::custom(
+                "sinusoidal",
+                Params::new().with("amplitude", 0.5).with("frequency", 3.0),
+            )
         } else {
             ctx.default_choice()
         }
@@ -29,16 +32,28 @@ impl ProfileSelector for SinusoidalOnMomentum {
 }
 
 fn main() -> anyhow::Result<()> {
-    let mut feedback = CreativeLoop::builder(Config { max_exploration_steps: 24, ..Config::default() })
-        .profile("sinusoidal", sinusoidal_profile)?
-        .selector(SinusoidalOnMomentum)
-        .build()?;
-    println!("registered profiles: {}", feedback.registry().names().collect::<Vec<_>>().join(", "));
+    let mut feedback = CreativeLoop::builder(Config {
+        max_exploration_steps: 24,
+        ..Config::default()
+    })
+    .profile("sinusoidal", sinusoidal_profile)?
+    .selector(SinusoidalOnMomentum)
+    .build()?;
+    println!(
+        "registered profiles: {}",
+        feedback.registry().names().collect::<Vec<_>>().join(", ")
+    );
     let mut step = feedback.update(&State::new(0.9, 0.6))?;
     while step.action != Action::EndExploration {
         if let Some(e) = &step.exploration {
             let bar = "#".repeat((step.entropy_factor * 50.0).round() as usize);
-            println!("{:>9} k={:>2}/{} factor {:.3} {bar}", e.profile.to_string(), e.k, e.duration, step.entropy_factor);
+            println!(
+                "{:>9} k={:>2}/{} factor {:.3} {bar}",
+                e.profile.to_string(),
+                e.k,
+                e.duration,
+                step.entropy_factor
+            );
         }
         step = feedback.update(&State::new(0.75, 0.62))?;
     }

@@ -34,7 +34,10 @@ fn main() -> anyhow::Result<()> {
         );
         if let Some(c) = &current {
             println!("  Selected Profile: {} ({:?})", c.profile, c.trigger);
-            println!("  Factor: {:.3} (base; {:.3} at k = 0)", c.entropy_factor, result.entropy_factor);
+            println!(
+                "  Factor: {:.3} (base; {:.3} at k = 0)",
+                c.entropy_factor, result.entropy_factor
+            );
             println!("  Duration: {}", c.duration);
         }
         match result.predicted_gain {

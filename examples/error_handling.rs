@@ -7,12 +7,12 @@ use creative_feedback::{Action, Config, CreativeLoop, InputMode, State};
 fn main() -> anyhow::Result<()> {
     let mut feedback = CreativeLoop::new(Config::default())?; // lenient by default
     let inputs = [
-        r#"{"aesthetic_score": 0.6}"#,                                  // novelty missing
-        r#"{"novelty": 1.7, "aesthetic_score": -0.2}"#,                // out of range
+        r#"{"aesthetic_score": 0.6}"#,                  // novelty missing
+        r#"{"novelty": 1.7, "aesthetic_score": -0.2}"#, // out of range
         r#"{"novelty": NaN, "aesthetic_score": "good", "coherence": "chaotic"}"#, // rejected
-        r#"{"novelty": 0.5, "aesthetic_score": 0.5, "lambda_max": Infinity}"#,   // an infinite instability
-        r#"{"novelty": 0.5, "aesthetic_score": 0.5, "history": [1, 2, 3]}"#,      // ignored nested key
-        r#"{"novelty": 0.5,"#,                                          // not JSON at all
+        r#"{"novelty": 0.5, "aesthetic_score": 0.5, "lambda_max": Infinity}"#, // an infinite instability
+        r#"{"novelty": 0.5, "aesthetic_score": 0.5, "history": [1, 2, 3]}"#,   // ignored nested key
+        r#"{"novelty": 0.5,"#,                                                 // not JSON at all
     ];
     for text in inputs {
         let action = match State::from_json(text) {
@@ -43,8 +43,17 @@ fn main() -> anyhow::Result<()> {
         c.rejected_inputs
     );
 
-    let mut strict = CreativeLoop::new(Config { input_mode: InputMode::Strict, ..Config::default() })?;
-    let err = strict.update(&State { novelty: Some(1.7), ..State::default() });
-    println!("strict mode: {}", err.err().map(|e| e.to_string()).unwrap_or_default());
+    let mut strict = CreativeLoop::new(Config {
+        input_mode: InputMode::Strict,
+        ..Config::default()
+    })?;
+    let err = strict.update(&State {
+        novelty: Some(1.7),
+        ..State::default()
+    });
+    println!(
+        "strict mode: {}",
+        err.err().map(|e| e.to_string()).unwrap_or_default()
+    );
     Ok(())
 }

@@ -8,7 +8,13 @@ use serde_json::json;
 fn main() -> anyhow::Result<()> {
     let mut feedback = CreativeLoop::new(Config::default())?;
     let mut host = Host::new(HostConfig::seeded(2))?;
-    run(&mut feedback, &mut host, 30_000, RunOptions::default(), |_| {});
+    run(
+        &mut feedback,
+        &mut host,
+        30_000,
+        RunOptions::default(),
+        |_| {},
+    );
 
     let metrics = feedback.metrics();
     let health = feedback.health();

@@ -24,7 +24,12 @@ fn main() -> anyhow::Result<()> {
         let decision = feedback.update(&host.observe())?;
         host.apply(&decision);
         for event in feedback.drain_events() {
-            if let Event::ExplorationEnded { gain, predicted_gain: Some(p), .. } = event {
+            if let Event::ExplorationEnded {
+                gain,
+                predicted_gain: Some(p),
+                ..
+            } = event
+            {
                 ended += 1;
                 errors.push((gain - p).abs());
                 if ended % 25 == 0 {
@@ -46,6 +51,11 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let q = feedback.metrics().quality;
-    println!("model: {} samples, trained {}, weights {:?}", q.samples_seen, q.trained, q.weights.map(|w| (w * 1000.0).round() / 1000.0));
+    println!(
+        "model: {} samples, trained {}, weights {:?}",
+        q.samples_seen,
+        q.trained,
+        q.weights.map(|w| (w * 1000.0).round() / 1000.0)
+    );
     Ok(())
 }

@@ -9,7 +9,16 @@ fn main() -> anyhow::Result<()> {
     // `crefl simulate --export-history FILE.jsonl` writes them.
     let mut recorder = CreativeLoop::new(Config::default())?;
     let mut host = Host::new(HostConfig::seeded(9))?;
-    let recorded = run(&mut recorder, &mut host, 60_000, RunOptions { trace_every: 0, keep_history: true }, |_| {});
+    let recorded = run(
+        &mut recorder,
+        &mut host,
+        60_000,
+        RunOptions {
+            trace_every: 0,
+            keep_history: true,
+        },
+        |_| {},
+    );
     let mut history = String::new();
     for record in &recorded.history {
         history.push_str(&serde_json::to_string(record)?);
@@ -29,13 +38,20 @@ fn main() -> anyhow::Result<()> {
         println!("  skipped line {}: {}", skipped.line, reasons.join("; "));
     }
     let model = feedback.model();
-    println!("model trained: {} ({} samples)", model.is_trained(), model.samples_seen());
+    println!(
+        "model trained: {} ({} samples)",
+        model.is_trained(),
+        model.samples_seen()
+    );
     for (name, w) in FEATURE_NAMES.iter().zip(model.weights()) {
         println!("  {name:<16}{w:+.4}");
     }
     // The pre-trained model predicts from the first exploration on.
     let decision = feedback.update(&creative_feedback::State::new(0.15, 0.6))?;
-    println!("first injection: predicted gain {:?}", decision.predicted_gain);
+    println!(
+        "first injection: predicted gain {:?}",
+        decision.predicted_gain
+    );
     // Loop counters are untouched by pre-training.
     assert_eq!(feedback.counters().explorations_started, 1);
     Ok(())

@@ -14,7 +14,11 @@ fn a_long_run_visits_every_mode_and_learns() {
     assert!(s.mode_share.recovering > 0.0 && s.mode_share.emergency > 0.0);
     assert!(s.completed > 0 && s.pruned > 0 && s.aborted > 0);
     assert!(s.quality.trained);
-    assert_eq!(s.profiles.len(), 4, "every built-in profile is chosen somewhere");
+    assert_eq!(
+        s.profiles.len(),
+        4,
+        "every built-in profile is chosen somewhere"
+    );
     assert!(l.metrics().counters.rejected_inputs == 0);
 }
 
@@ -24,10 +28,30 @@ fn a_snapshot_mid_run_continues_exactly() {
     let mut host = Host::new(HostConfig::seeded(3)).unwrap();
     run(&mut a, &mut host, 12_345, RunOptions::default(), |_| {});
     let json = a.snapshot().to_json().unwrap();
-    let mut b = LoopBuilder::from_snapshot(Snapshot::from_json(&json).unwrap()).build().unwrap();
+    let mut b = LoopBuilder::from_snapshot(Snapshot::from_json(&json).unwrap())
+        .build()
+        .unwrap();
     let mut host_b = host.clone();
-    let out_a = run(&mut a, &mut host, 20_000, RunOptions { trace_every: 1, keep_history: true }, |_| {});
-    let out_b = run(&mut b, &mut host_b, 20_000, RunOptions { trace_every: 1, keep_history: true }, |_| {});
+    let out_a = run(
+        &mut a,
+        &mut host,
+        20_000,
+        RunOptions {
+            trace_every: 1,
+            keep_history: true,
+        },
+        |_| {},
+    );
+    let out_b = run(
+        &mut b,
+        &mut host_b,
+        20_000,
+        RunOptions {
+            trace_every: 1,
+            keep_history: true,
+        },
+        |_| {},
+    );
     assert_eq!(out_a, out_b);
     assert_eq!(a.snapshot(), b.snapshot());
 }
@@ -50,8 +74,13 @@ fn a_snapshot_with_an_unregistered_custom_profile_is_refused_naming_it() {
         .unwrap();
     l.update(&State::new(0.9, 0.6)).unwrap();
     let snapshot = l.snapshot();
-    let err = LoopBuilder::from_snapshot(snapshot.clone()).build().unwrap_err();
+    let err = LoopBuilder::from_snapshot(snapshot.clone())
+        .build()
+        .unwrap_err();
     assert!(err.to_string().contains("sinusoidal"), "{err}");
-    let restored = LoopBuilder::from_snapshot(snapshot).profile("sinusoidal", shape).unwrap().build();
+    let restored = LoopBuilder::from_snapshot(snapshot)
+        .profile("sinusoidal", shape)
+        .unwrap()
+        .build();
     assert!(restored.is_ok());
 }

@@ -26,17 +26,28 @@ fn action_fits_mode(d: &Decision) -> bool {
     match d.action {
         Action::Maintain => d.mode == Mode::Stable,
         Action::InjectEntropy | Action::ContinueExploration => d.mode == Mode::Exploring,
-        Action::EndExploration | Action::Recover => matches!(d.mode, Mode::Recovering | Mode::Stable),
+        Action::EndExploration | Action::Recover => {
+            matches!(d.mode, Mode::Recovering | Mode::Stable)
+        }
         Action::EmergencyHalt => d.mode == Mode::Emergency,
     }
 }
 
 fn metrics_finite(m: &Metrics) -> bool {
-    let mut values = vec![m.cumulative_gain, m.success_rate, m.trend.novelty, m.trend.aesthetic_score];
+    let mut values = vec![
+        m.cumulative_gain,
+        m.success_rate,
+        m.trend.novelty,
+        m.trend.aesthetic_score,
+    ];
     values.extend(m.aesthetic_baseline);
     values.extend(m.recent.iter().flat_map(|r| [r.mean_gain, r.max_gain]));
     values.extend(m.quality.weights);
-    values.extend(m.current_exploration.iter().flat_map(|c| [c.entropy_factor, c.progress]));
+    values.extend(
+        m.current_exploration
+            .iter()
+            .flat_map(|c| [c.entropy_factor, c.progress]),
+    );
     values.iter().all(|v| v.is_finite())
 }
 
@@ -167,7 +178,15 @@ fn a_state_with_every_field_bad_names_them_all() {
     fields.sort_unstable();
     assert_eq!(
         fields,
-        ["aesthetic_score", "attributes.temperature", "coherence", "emergency_override", "lambda_max", "novelty", "volatility"]
+        [
+            "aesthetic_score",
+            "attributes.temperature",
+            "coherence",
+            "emergency_override",
+            "lambda_max",
+            "novelty",
+            "volatility"
+        ]
     );
     assert_eq!(l.counters().rejected_inputs, 1);
     assert_eq!(l.steps(), 0);

@@ -69,23 +69,25 @@ pub fn small_config() -> impl Strategy<Value = Config> {
         1..6u64,
         0..u64::MAX,
     )
-        .prop_map(|(min, extra, recovery, plateau, prior, gate, min_samples, seed)| {
-            let mut c = Config {
-                min_exploration_steps: min,
-                max_exploration_steps: min + extra,
-                recovery_steps: recovery,
-                plateau_steps: plateau,
-                prune_grace_steps: 2,
-                seed,
-                ..Config::default()
-            };
-            c.quality.min_samples = min_samples;
-            c.quality.window = 8;
-            c.quality.min_predicted_gain = gate;
-            c.quality.gate_exploration_rate = 0.3;
-            if prior {
-                c.quality.feature_weights = Some(vec![0.3, 0.4, -0.2, 0.5, 0.1, 0.05]);
-            }
-            c
-        })
+        .prop_map(
+            |(min, extra, recovery, plateau, prior, gate, min_samples, seed)| {
+                let mut c = Config {
+                    min_exploration_steps: min,
+                    max_exploration_steps: min + extra,
+                    recovery_steps: recovery,
+                    plateau_steps: plateau,
+                    prune_grace_steps: 2,
+                    seed,
+                    ..Config::default()
+                };
+                c.quality.min_samples = min_samples;
+                c.quality.window = 8;
+                c.quality.min_predicted_gain = gate;
+                c.quality.gate_exploration_rate = 0.3;
+                if prior {
+                    c.quality.feature_weights = Some(vec![0.3, 0.4, -0.2, 0.5, 0.1, 0.05]);
+                }
+                c
+            },
+        )
 }

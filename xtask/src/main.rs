@@ -23,7 +23,9 @@ fn cargo() -> Command {
 
 fn run(mut cmd: Command) -> Result<()> {
     eprintln!("$ {cmd:?}");
-    let status = cmd.status().with_context(|| format!("cannot start {cmd:?}"))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start {cmd:?}"))?;
     if !status.success() {
         bail!("{cmd:?} failed with {status}");
     }
@@ -38,7 +40,11 @@ fn example_names(manifest: &str) -> Vec<String> {
         if line.starts_with('[') {
             in_example = line == "[[example]]";
         } else if in_example {
-            if let Some(value) = line.strip_prefix("name").map(str::trim).and_then(|l| l.strip_prefix('=')) {
+            if let Some(value) = line
+                .strip_prefix("name")
+                .map(str::trim)
+                .and_then(|l| l.strip_prefix('='))
+            {
                 names.push(value.trim().trim_matches('"').to_owned());
             }
         }
@@ -55,7 +61,14 @@ fn examples() -> Result<()> {
     }
     for name in names {
         let mut cmd = cargo();
-        cmd.args(["run", "--quiet", "--package", "creative-feedback-examples", "--example", &name]);
+        cmd.args([
+            "run",
+            "--quiet",
+            "--package",
+            "creative-feedback-examples",
+            "--example",
+            &name,
+        ]);
         cmd.stdout(std::process::Stdio::null());
         run(cmd)?;
     }
@@ -67,7 +80,15 @@ fn ci() -> Result<()> {
     fmt.args(["fmt", "--all", "--", "--check"]);
     run(fmt)?;
     let mut clippy = cargo();
-    clippy.args(["clippy", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"]);
+    clippy.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--all-features",
+        "--",
+        "-D",
+        "warnings",
+    ]);
     run(clippy)?;
     let mut test = cargo();
     test.args(["test", "--workspace"]);
@@ -93,11 +114,15 @@ mod tests {
 
     #[test]
     fn every_declared_example_is_found() {
-        let manifest = std::fs::read_to_string(root().join("examples/Cargo.toml")).unwrap_or_default();
+        let manifest =
+            std::fs::read_to_string(root().join("examples/Cargo.toml")).unwrap_or_default();
         let names = example_names(&manifest);
         assert!(names.contains(&"spectral_cortex".to_owned()), "{names:?}");
         for name in &names {
-            assert!(root().join("examples").join(format!("{name}.rs")).exists(), "{name}.rs is missing");
+            assert!(
+                root().join("examples").join(format!("{name}.rs")).exists(),
+                "{name}.rs is missing"
+            );
         }
     }
 }

@@ -52,7 +52,10 @@ pub const KEY_DOCS: &[(&str, &str)] = &[
 
 /// Keys that are absent by default, shown commented out with an example value.
 const OPTIONAL_EXAMPLES: &[(&str, &str)] = &[
-    ("quality.feature_weights", "[0.3, 0.4, -0.2, 0.5, 0.1, 0.05]"),
+    (
+        "quality.feature_weights",
+        "[0.3, 0.4, -0.2, 0.5, 0.1, 0.05]",
+    ),
     ("quality.min_predicted_gain", "0.05"),
 ];
 
@@ -130,14 +133,17 @@ mod tests {
                 if !key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
                     continue;
                 }
-                let full = if table.is_empty() { key.to_owned() } else { format!("{table}.{key}") };
+                let full = if table.is_empty() {
+                    key.to_owned()
+                } else {
+                    format!("{table}.{key}")
+                };
                 assert!(doc(&full).is_some(), "undocumented key {full}");
             }
         }
         for (key, _) in KEY_DOCS {
             let (t, k) = key.split_once('.').unwrap_or(("", key));
-            let shown = plain_has(&text, t, k)
-                || text.contains(&format!("# {k} = "));
+            let shown = plain_has(&text, t, k) || text.contains(&format!("# {k} = "));
             assert!(shown, "documented key {key} is not printed");
         }
     }

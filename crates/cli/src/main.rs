@@ -73,7 +73,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let config = common::load_config(Some(&path))?;
                 print!("{}", config_doc::commented_toml(&config)?);
             } else if args.print_default {
-                print!("{}", config_doc::commented_toml(&creative_feedback::Config::default())?);
+                print!(
+                    "{}",
+                    config_doc::commented_toml(&creative_feedback::Config::default())?
+                );
             } else {
                 anyhow::bail!("nothing to do: use --print-default or --check FILE.toml");
             }

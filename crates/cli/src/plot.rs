@@ -83,7 +83,9 @@ pub fn timeline(trace: &[TracePoint], steps: u64, seed: u64) -> Result<String> {
                     .draw_series(std::iter::empty::<Rectangle<(u64, f64)>>())
                     .map_err(plot_err)?
                     .label(format!("mode: {label}"))
-                    .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], color.filled()));
+                    .legend(move |(x, y)| {
+                        Rectangle::new([(x, y - 6), (x + 16, y + 6)], color.filled())
+                    });
             }
         }
         let series: [(&str, RGBColor, fn(&TracePoint) -> f64); 3] = [
@@ -99,7 +101,9 @@ pub fn timeline(trace: &[TracePoint], steps: u64, seed: u64) -> Result<String> {
                 ))
                 .map_err(plot_err)?
                 .label(label)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+                });
         }
         chart
             .configure_series_labels()
@@ -138,10 +142,15 @@ pub fn profiles(curves: &[(String, Vec<(f64, f64)>)], base: f64) -> Result<Strin
         for (i, (name, points)) in curves.iter().enumerate() {
             let color = SHAPES[i % SHAPES.len()];
             chart
-                .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))
+                .draw_series(LineSeries::new(
+                    points.iter().copied(),
+                    color.stroke_width(2),
+                ))
                 .map_err(plot_err)?
                 .label(name.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+                });
         }
         chart
             .configure_series_labels()

@@ -30,7 +30,9 @@ fn shapes(registry: &ProfileRegistry) -> Vec<Profile> {
         .names()
         .filter_map(|name| Profile::from_parts(name, &Params::new()).ok())
         .map(|p| match p {
-            Profile::CosineRamp { .. } => Profile::CosineRamp { ramp_fraction: 0.25 },
+            Profile::CosineRamp { .. } => Profile::CosineRamp {
+                ramp_fraction: 0.25,
+            },
             other => other,
         })
         .collect()
@@ -51,7 +53,10 @@ pub fn run(args: &ProfilesArgs) -> Result<ExitCode> {
         let points: Vec<(f64, f64)> = (0..=args.duration)
             .map(|k| {
                 let p = f64::from(k) / f64::from(args.duration);
-                (p, resolved.factor(args.base, k, args.duration).clamp(0.0, 1.0))
+                (
+                    p,
+                    resolved.factor(args.base, k, args.duration).clamp(0.0, 1.0),
+                )
             })
             .collect();
         curves.push((label, points));
@@ -63,7 +68,11 @@ pub fn run(args: &ProfilesArgs) -> Result<ExitCode> {
     }
     let mut out = String::new();
     let columns = [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0];
-    let _ = write!(out, "{:<38}", format!("factor at progress (base {})", args.base));
+    let _ = write!(
+        out,
+        "{:<38}",
+        format!("factor at progress (base {})", args.base)
+    );
     for c in columns {
         let _ = write!(out, "{c:>7}");
     }
@@ -82,7 +91,11 @@ pub fn run(args: &ProfilesArgs) -> Result<ExitCode> {
 }
 
 fn describe(profile: &Profile) -> String {
-    let params: Vec<String> = profile.params().iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let params: Vec<String> = profile
+        .params()
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     if params.is_empty() {
         profile.name().to_string()
     } else {

@@ -41,9 +41,11 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
     let (_, builder) = builder(&args.common)?;
     let mut feedback = builder.build()?;
     let input: Box<dyn BufRead> = match &args.states {
-        Some(path) => Box::new(BufReader::new(
-            File::open(path).with_context(|| format!("cannot open states file {}", path.display()))?,
-        )),
+        Some(path) => {
+            Box::new(BufReader::new(File::open(path).with_context(|| {
+                format!("cannot open states file {}", path.display())
+            })?))
+        }
         None => Box::new(BufReader::new(io::stdin().lock())),
     };
     let output: Box<dyn Write> = match &args.out {
@@ -66,7 +68,11 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         lines += 1;
         let result = State::from_json(text)
             .map_err(|e| ("invalid JSON", vec![FieldError::new("line", e.to_string())]))
-            .and_then(|state| feedback.update(&state).map_err(|r| ("invalid state", r.fields)));
+            .and_then(|state| {
+                feedback
+                    .update(&state)
+                    .map_err(|r| ("invalid state", r.fields))
+            });
         match result {
             Ok(decision) => {
                 decisions += 1;

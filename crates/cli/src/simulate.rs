@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::Args;
-use creative_feedback::sim::{self, Comparison, Host, HostConfig, RunOptions, RunOutput, RunSummary};
+use creative_feedback::sim::{
+    self, Comparison, Host, HostConfig, RunOptions, RunOutput, RunSummary,
+};
 use creative_feedback::FEATURE_NAMES;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -119,7 +121,15 @@ pub fn run(args: &SimulateArgs) -> Result<ExitCode> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&out.summary)?);
     } else {
-        print!("{}", text_summary(&out.summary, args.seed, elapsed, feedback.config().quality.min_samples));
+        print!(
+            "{}",
+            text_summary(
+                &out.summary,
+                args.seed,
+                elapsed,
+                feedback.config().quality.min_samples
+            )
+        );
         if let Some(path) = &args.plot {
             println!("timeline written to {}", path.display());
         }
@@ -203,9 +213,15 @@ fn text_summary(s: &RunSummary, seed: u64, elapsed: Duration, min_samples: u64) 
     let status = if q.trained {
         format!("trained on {} samples", q.samples_seen)
     } else if q.can_predict {
-        format!("predicting from its prior ({} of {min_samples} samples)", q.samples_seen)
+        format!(
+            "predicting from its prior ({} of {min_samples} samples)",
+            q.samples_seen
+        )
     } else {
-        format!("not trained yet ({} of {min_samples} samples)", q.samples_seen)
+        format!(
+            "not trained yet ({} of {min_samples} samples)",
+            q.samples_seen
+        )
     };
     let _ = writeln!(o, "Quality model: {status}");
     if q.can_predict {
@@ -242,7 +258,12 @@ fn compare_text(c: &Comparison) -> String {
     let _ = writeln!(
         o,
         "  {:<21}{:>24}{:>14}{:>11}{:>12}{:>12}",
-        "policy", "cumulative gain (95% CI)", "explorations", "mean gain", "low-value", "emergencies"
+        "policy",
+        "cumulative gain (95% CI)",
+        "explorations",
+        "mean gain",
+        "low-value",
+        "emergencies"
     );
     for r in &c.results {
         let _ = writeln!(

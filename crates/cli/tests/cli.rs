@@ -21,7 +21,12 @@ fn crefl_stdin(args: &[&str], input: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("crefl starts");
-    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("input written");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("input written");
     child.wait_with_output().expect("crefl ends")
 }
 
@@ -42,7 +47,15 @@ fn simulate_prints_a_readable_summary() {
     let o = crefl(&["simulate", "--steps", "20000"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
-    for needle in ["Time in each mode", "exploring", "Explorations:", "profile", "Cumulative gain:", "Emergencies:", "Quality model:"] {
+    for needle in [
+        "Time in each mode",
+        "exploring",
+        "Explorations:",
+        "profile",
+        "Cumulative gain:",
+        "Emergencies:",
+        "Quality model:",
+    ] {
         assert!(text.contains(needle), "missing {needle:?} in\n{text}");
     }
 }
@@ -69,30 +82,55 @@ fn exported_history_pretrains_a_model_that_simulate_and_replay_accept() {
     let history = path(dir.path(), "history.jsonl");
     let model = path(dir.path(), "model.json");
     let plot = path(dir.path(), "timeline.svg");
-    let o = crefl(&["simulate", "--steps", "40000", "--export-history", &history, "--plot", &plot]);
+    let o = crefl(&[
+        "simulate",
+        "--steps",
+        "40000",
+        "--export-history",
+        &history,
+        "--plot",
+        &plot,
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let lines = fs::read_to_string(&history).unwrap();
     assert!(lines.lines().count() > 20);
     let svg = fs::read_to_string(&plot).unwrap();
-    for needle in ["<svg", ">\nstep\n<", ">\nvalue\n<", "novelty", "aesthetic score", "entropy factor", "mode: exploring"] {
+    for needle in [
+        "<svg",
+        ">\nstep\n<",
+        ">\nvalue\n<",
+        "novelty",
+        "aesthetic score",
+        "entropy factor",
+        "mode: exploring",
+    ] {
         assert!(svg.contains(needle), "plot lacks {needle:?}");
     }
 
     let o = crefl(&["pretrain", "--history", &history, "--out", &model]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
-    assert!(text.contains("pre-trained on") && text.contains("0 skipped") && text.contains("intercept"), "{text}");
+    assert!(
+        text.contains("pre-trained on") && text.contains("0 skipped") && text.contains("intercept"),
+        "{text}"
+    );
 
     let o = crefl(&["simulate", "--steps", "5000", "--model", &model, "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["quality"]["trained"], true);
 
-    let o = crefl_stdin(&["replay", "--model", &model], "{\"novelty\": 0.9, \"aesthetic_score\": 0.6}\n");
+    let o = crefl_stdin(
+        &["replay", "--model", &model],
+        "{\"novelty\": 0.9, \"aesthetic_score\": 0.6}\n",
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let d: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
     assert_eq!(d["action"], "inject_entropy");
-    assert!(d["predicted_gain"].as_f64().is_some(), "a trained model predicts");
+    assert!(
+        d["predicted_gain"].as_f64().is_some(),
+        "a trained model predicts"
+    );
 }
 
 #[test]
@@ -102,7 +140,10 @@ fn replay_turns_each_state_into_a_decision() {
     let out = path(dir.path(), "decisions.jsonl");
     let mut text = String::new();
     for i in 0..50 {
-        text.push_str(&format!("{{\"novelty\": {}, \"aesthetic_score\": 0.6, \"user_id\": \"u1\"}}\n", 0.3 + 0.008 * f64::from(i)));
+        text.push_str(&format!(
+            "{{\"novelty\": {}, \"aesthetic_score\": 0.6, \"user_id\": \"u1\"}}\n",
+            0.3 + 0.008 * f64::from(i)
+        ));
     }
     text.push('\n');
     text.push_str("{\"novelty\": 0.95, \"aesthetic_score\": 0.6}\n");
@@ -110,11 +151,18 @@ fn replay_turns_each_state_into_a_decision() {
     let o = crefl(&["replay", "--states", &states, "--out", &out]);
     assert!(o.status.success(), "{}", stderr(&o));
     let decisions = fs::read_to_string(&out).unwrap();
-    let lines: Vec<serde_json::Value> = decisions.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = decisions
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 51);
     assert_eq!(lines[0]["action"], "maintain");
     assert_eq!(lines[50]["action"], "inject_entropy");
-    assert!(stderr(&o).contains("replayed 51 states: 51 decisions, 0 invalid"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("replayed 51 states: 51 decisions, 0 invalid"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -123,8 +171,15 @@ fn replay_stops_at_a_bad_line_naming_it_and_its_field() {
     let o = crefl_stdin(&["replay"], input);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
-    assert!(err.contains("line 2") && err.contains("novelty") && err.contains("aesthetic_score"), "{err}");
-    assert_eq!(stdout(&o).lines().count(), 1, "decisions before the bad line are kept");
+    assert!(
+        err.contains("line 2") && err.contains("novelty") && err.contains("aesthetic_score"),
+        "{err}"
+    );
+    assert_eq!(
+        stdout(&o).lines().count(),
+        1,
+        "decisions before the bad line are kept"
+    );
 }
 
 #[test]
@@ -132,20 +187,37 @@ fn replay_skip_invalid_continues_and_counts() {
     let input = "{\"novelty\": 0.5, \"aesthetic_score\": 0.5}\nnot json\n{\"novelty\": 0.5, \"novelty\": 0.6}\n{\"novelty\": 0.5, \"aesthetic_score\": 0.5}\n{\"novelty\": 0.5, \"aesth";
     let o = crefl_stdin(&["replay", "--skip-invalid"], input);
     assert!(o.status.success(), "{}", stderr(&o));
-    let out: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let out: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(out.len(), 5);
     assert_eq!(out[1]["error"], "invalid JSON");
     assert_eq!(out[1]["line"], 2);
-    assert_eq!(out[2]["error"], "invalid JSON", "duplicate keys are reader errors");
-    assert_eq!(out[4]["line"], 5, "a truncated last line is an invalid line");
-    assert!(stderr(&o).contains("2 decisions, 3 invalid (skipped)"), "{}", stderr(&o));
+    assert_eq!(
+        out[2]["error"], "invalid JSON",
+        "duplicate keys are reader errors"
+    );
+    assert_eq!(
+        out[4]["line"], 5,
+        "a truncated last line is an invalid line"
+    );
+    assert!(
+        stderr(&o).contains("2 decisions, 3 invalid (skipped)"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn replay_of_missing_and_empty_files() {
     let o = crefl(&["replay", "--states", "/nonexistent/states.jsonl"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("cannot open states file"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot open states file"),
+        "{}",
+        stderr(&o)
+    );
     let dir = tempfile::tempdir().unwrap();
     let empty = path(dir.path(), "empty.jsonl");
     fs::write(&empty, "").unwrap();
@@ -170,16 +242,31 @@ fn pretrain_reports_skipped_records_and_refuses_empty_history() {
     let o = crefl(&["pretrain", "--history", &history, "--out", &model]);
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
-    assert!(err.contains("skipped line 2: initial_state.aesthetic_score"), "{err}");
+    assert!(
+        err.contains("skipped line 2: initial_state.aesthetic_score"),
+        "{err}"
+    );
     assert!(err.contains("skipped line 3"), "{err}");
     assert!(stdout(&o).contains("pre-trained on 1 records (2 skipped)"));
     assert!(Path::new(&model).exists());
 
     fs::write(&history, "").unwrap();
-    let o = crefl(&["pretrain", "--history", &history, "--out", &path(dir.path(), "n.json")]);
+    let o = crefl(&[
+        "pretrain",
+        "--history",
+        &history,
+        "--out",
+        &path(dir.path(), "n.json"),
+    ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("no usable record"));
-    let o = crefl(&["pretrain", "--history", "/nonexistent.jsonl", "--out", &model]);
+    let o = crefl(&[
+        "pretrain",
+        "--history",
+        "/nonexistent.jsonl",
+        "--out",
+        &model,
+    ]);
     assert_eq!(o.status.code(), Some(1));
     let o = crefl(&["simulate", "--model", &history]);
     assert_eq!(o.status.code(), Some(1));
@@ -207,7 +294,11 @@ fn config_defaults_print_and_bad_files_name_the_key() {
     let o = crefl(&["config", "--print-default"]);
     assert!(o.status.success());
     let text = stdout(&o);
-    assert!(text.contains("stability_threshold = 0.8") && text.contains("[quality]") && text.contains("# "));
+    assert!(
+        text.contains("stability_threshold = 0.8")
+            && text.contains("[quality]")
+            && text.contains("# ")
+    );
     let dir = tempfile::tempdir().unwrap();
     let file = path(dir.path(), "c.toml");
     fs::write(&file, &text).unwrap();
@@ -222,7 +313,11 @@ fn config_defaults_print_and_bad_files_name_the_key() {
     fs::write(&file, "[quality]\nregularization = -1.0\n").unwrap();
     let o = crefl(&["replay", "--config", &file]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("quality.regularization"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("quality.regularization"),
+        "{}",
+        stderr(&o)
+    );
 
     fs::write(&file, "recovery_steps = \"many\"\n").unwrap();
     let o = crefl(&["simulate", "--config", &file]);
@@ -238,7 +333,13 @@ fn compare_reports_every_policy() {
     let o = crefl(&["simulate", "--compare", "--seeds", "3", "--steps", "20000"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
-    for name in ["constant_only", "adaptive", "adaptive_with_model", "95% CI", "low-value"] {
+    for name in [
+        "constant_only",
+        "adaptive",
+        "adaptive_with_model",
+        "95% CI",
+        "low-value",
+    ] {
         assert!(text.contains(name), "{text}");
     }
     let o = crefl(&["simulate", "--compare", "--seeds", "1"]);

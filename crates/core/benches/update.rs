@@ -18,9 +18,19 @@ fn stream(len: u64) -> Vec<State> {
                 300 => 0.1,
                 _ => 0.45 + 0.05 * wobble,
             };
-            let aesthetic = if (450..470).contains(&phase) { 0.2 } else { 0.6 + 0.05 * ((i as f64) * 0.11).cos() };
-            let lambda = if (900..905).contains(&phase) { 0.2 } else { 0.005 + 0.002 * wobble.abs() };
-            State::new(novelty, aesthetic).with_volatility(0.1 + 0.05 * wobble.abs()).with_lambda_max(lambda)
+            let aesthetic = if (450..470).contains(&phase) {
+                0.2
+            } else {
+                0.6 + 0.05 * ((i as f64) * 0.11).cos()
+            };
+            let lambda = if (900..905).contains(&phase) {
+                0.2
+            } else {
+                0.005 + 0.002 * wobble.abs()
+            };
+            State::new(novelty, aesthetic)
+                .with_volatility(0.1 + 0.05 * wobble.abs())
+                .with_lambda_max(lambda)
         })
         .collect()
 }
@@ -38,7 +48,10 @@ fn update(c: &mut Criterion) {
         seen[d.mode as usize] += 1;
         feedback.drain_events().for_each(drop);
     }
-    assert!(seen.iter().all(|&n| n > 0), "the stream visits every mode: {seen:?}");
+    assert!(
+        seen.iter().all(|&n| n > 0),
+        "the stream visits every mode: {seen:?}"
+    );
     assert!(seen[Mode::Emergency as usize] > 0);
     let mut i = 0usize;
     group.bench_function("mixed_stream", |b| {

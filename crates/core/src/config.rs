@@ -256,13 +256,21 @@ impl Config {
     pub fn validate(&self) -> Result<(), Error> {
         let mut c = Check(Ok(()));
         c.unit("stability_threshold", self.stability_threshold);
-        c.rule("min_exploration_steps", self.min_exploration_steps >= 1, "must be at least 1");
+        c.rule(
+            "min_exploration_steps",
+            self.min_exploration_steps >= 1,
+            "must be at least 1",
+        );
         c.rule(
             "min_exploration_steps",
             self.min_exploration_steps <= self.max_exploration_steps,
             "must not exceed max_exploration_steps",
         );
-        c.rule("recovery_steps", self.recovery_steps >= 1, "must be at least 1");
+        c.rule(
+            "recovery_steps",
+            self.recovery_steps >= 1,
+            "must be at least 1",
+        );
         c.unit("novelty_high", self.novelty_high);
         c.unit("novelty_low", self.novelty_low);
         c.rule(
@@ -297,9 +305,17 @@ impl Config {
         );
         c.finite("success_gain", self.success_gain);
         c.rule("gain_window", self.gain_window >= 1, "must be at least 1");
-        c.rule("recent_window", self.recent_window >= 1, "must be at least 1");
+        c.rule(
+            "recent_window",
+            self.recent_window >= 1,
+            "must be at least 1",
+        );
         c.rule("trend_window", self.trend_window >= 2, "must be at least 2");
-        c.rule("history_capacity", self.history_capacity >= 1, "must be at least 1");
+        c.rule(
+            "history_capacity",
+            self.history_capacity >= 1,
+            "must be at least 1",
+        );
         c.finite("health_min_gain", self.health_min_gain);
         self.quality.check(&mut c);
         self.selector.check(&mut c);
@@ -342,7 +358,10 @@ impl QualityConfig {
             self.adjust_below <= self.adjust_above,
             "must not be below adjust_below",
         );
-        for (key, v) in [("quality.adjust_down", self.adjust_down), ("quality.adjust_up", self.adjust_up)] {
+        for (key, v) in [
+            ("quality.adjust_down", self.adjust_down),
+            ("quality.adjust_up", self.adjust_up),
+        ] {
             c.rule(key, v > 0.0 && v.is_finite(), "must be a finite number > 0");
         }
         c.unit("quality.factor_min", self.factor_min);
@@ -436,14 +455,41 @@ mod tests {
     #[test]
     fn unworkable_configs_name_their_key() {
         let d = Config::default;
-        assert_eq!(key_of(&Config { novelty_low: 0.9, ..d() }), "novelty_low");
         assert_eq!(
-            key_of(&Config { min_exploration_steps: 300, ..d() }),
+            key_of(&Config {
+                novelty_low: 0.9,
+                ..d()
+            }),
+            "novelty_low"
+        );
+        assert_eq!(
+            key_of(&Config {
+                min_exploration_steps: 300,
+                ..d()
+            }),
             "min_exploration_steps"
         );
-        assert_eq!(key_of(&Config { stability_threshold: f64::NAN, ..d() }), "stability_threshold");
-        assert_eq!(key_of(&Config { recovery_steps: 0, ..d() }), "recovery_steps");
-        assert_eq!(key_of(&Config { plateau_steps: Some(0), ..d() }), "plateau_steps");
+        assert_eq!(
+            key_of(&Config {
+                stability_threshold: f64::NAN,
+                ..d()
+            }),
+            "stability_threshold"
+        );
+        assert_eq!(
+            key_of(&Config {
+                recovery_steps: 0,
+                ..d()
+            }),
+            "recovery_steps"
+        );
+        assert_eq!(
+            key_of(&Config {
+                plateau_steps: Some(0),
+                ..d()
+            }),
+            "plateau_steps"
+        );
         let mut c = d();
         c.quality.regularization = -0.1;
         assert_eq!(key_of(&c), "quality.regularization");

@@ -179,13 +179,22 @@ pub struct Decision {
     /// Why.
     pub reason: Reason,
     /// On every step of an exploration, including the one that ends it.
-    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub exploration: Option<ExplorationInfo>,
     /// On the step an exploration ends.
-    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub outcome: Option<Outcome>,
     /// The predicted gain, on injections and gate refusals, when there is a prediction.
-    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub predicted_gain: Option<f64>,
     /// Corrections made to the input.
     #[cfg_attr(feature = "serde", serde(default))]

@@ -17,8 +17,8 @@ use crate::metrics::{
     QualityStatus, RecentStats, Trend,
 };
 use crate::policy::{
-    DefaultSelector, GainPredictor, ModelPredictor, Prediction, PredictionContext,
-    ProfileSelector, SelectionContext,
+    DefaultSelector, GainPredictor, ModelPredictor, Prediction, PredictionContext, ProfileSelector,
+    SelectionContext,
 };
 use crate::state::{validate, InputWarning, Observation, ObservedValues, Rejected, State};
 use crate::Error;
@@ -219,7 +219,11 @@ impl LoopBuilder {
     /// # Errors
     ///
     /// [`Error::Profile`] when the name is malformed, built in or already registered.
-    pub fn profile(mut self, name: &str, shape: impl ProfileShape + 'static) -> Result<Self, Error> {
+    pub fn profile(
+        mut self,
+        name: &str,
+        shape: impl ProfileShape + 'static,
+    ) -> Result<Self, Error> {
         self.registry.register(name, shape)?;
         Ok(self)
     }
@@ -437,7 +441,9 @@ impl CreativeLoop {
     }
 
     /// The most recent ended explorations, oldest first (at most `history_capacity`).
-    pub fn history(&self) -> impl ExactSizeIterator<Item = &ExplorationRecord> + DoubleEndedIterator {
+    pub fn history(
+        &self,
+    ) -> impl ExactSizeIterator<Item = &ExplorationRecord> + DoubleEndedIterator {
         self.s.history.iter()
     }
 
@@ -558,12 +564,15 @@ impl CreativeLoop {
         let step = self.s.steps;
         if !warnings.is_empty() {
             self.s.counters.input_corrections += warnings.len() as u64;
-            self.events
-                .extend(warnings.iter().map(|w: &InputWarning| Event::InputCorrected {
-                    step,
-                    field: w.field.clone(),
-                    message: w.message.clone(),
-                }));
+            self.events.extend(
+                warnings
+                    .iter()
+                    .map(|w: &InputWarning| Event::InputCorrected {
+                        step,
+                        field: w.field.clone(),
+                        message: w.message.clone(),
+                    }),
+            );
         }
         push_capped(
             &mut self.s.trend,
@@ -640,7 +649,11 @@ impl CreativeLoop {
         self.s.refusal = None;
         let mut d = decision(Action::EmergencyHalt, Mode::Emergency, reason, 0.0);
         if let Some(ex) = self.s.exploration.take() {
-            push_capped(&mut self.s.after, self.config.gain_window, obs.values.performance());
+            push_capped(
+                &mut self.s.after,
+                self.config.gain_window,
+                obs.values.performance(),
+            );
             let k = ex.k;
             let (info, outcome) = self.finish(ex, OutcomeKind::Aborted, k, step);
             d.exploration = Some(info);
@@ -651,7 +664,9 @@ impl CreativeLoop {
 
     fn emergency_step(&mut self, obs: &Observation<'_>) -> Decision {
         let c = &self.config;
-        if obs.emergency_override || obs.values.lambda_max >= c.emergency_exit_ratio * c.emergency_lambda {
+        if obs.emergency_override
+            || obs.values.lambda_max >= c.emergency_exit_ratio * c.emergency_lambda
+        {
             let reason = if obs.emergency_override {
                 Reason::EmergencyOverride
             } else {
@@ -685,7 +700,10 @@ impl CreativeLoop {
             Some(Trigger::Momentum)
         } else if v.novelty < c.novelty_low {
             Some(Trigger::Stagnation)
-        } else if c.plateau_steps.is_some_and(|p| self.s.plateau >= u64::from(p)) {
+        } else if c
+            .plateau_steps
+            .is_some_and(|p| self.s.plateau >= u64::from(p))
+        {
             Some(Trigger::Plateau)
         } else {
             None
@@ -728,8 +746,12 @@ impl CreativeLoop {
                     && unit_draw(&mut self.rng) < self.config.quality.gate_exploration_rate;
                 if !let_through {
                     self.refuse(Refusal::LowPredictedGain);
-                    let mut d =
-                        decision(Action::Maintain, Mode::Stable, Reason::LowPredictedGain, 0.0);
+                    let mut d = decision(
+                        Action::Maintain,
+                        Mode::Stable,
+                        Reason::LowPredictedGain,
+                        0.0,
+                    );
                     d.predicted_gain = Some(p);
                     return d;
                 }
@@ -803,7 +825,12 @@ impl CreativeLoop {
             duration,
             predicted_gain: ex.predicted_gain,
         });
-        let mut d = decision(Action::InjectEntropy, Mode::Exploring, trigger.reason(), entropy);
+        let mut d = decision(
+            Action::InjectEntropy,
+            Mode::Exploring,
+            trigger.reason(),
+            entropy,
+        );
         d.exploration = Some(ExplorationInfo {
             profile: name,
             k: 0,
@@ -830,14 +857,17 @@ impl CreativeLoop {
         }
     }
 
-
     fn exploring_step(&mut self, obs: &Observation<'_>, step: u64) -> Decision {
         let Some(ex) = self.s.exploration.as_mut() else {
             // Unreachable with a consistent state; recover into stable rather than panic.
             let mode = self.enter_stable();
             return decision(Action::Maintain, mode, Reason::InBand, 0.0);
         };
-        push_capped(&mut self.s.after, self.config.gain_window, obs.values.performance());
+        push_capped(
+            &mut self.s.after,
+            self.config.gain_window,
+            obs.values.performance(),
+        );
         let k = ex.k;
         let baseline = self.s.baseline.unwrap_or(obs.values.aesthetic_score);
         let end = if k >= ex.duration {
@@ -851,7 +881,13 @@ impl CreativeLoop {
         };
         if end.is_none() {
             let entropy = match &self.active {
-                Some(active) => shaped(active, ex.factor, k, ex.duration, &mut self.s.counters.errors),
+                Some(active) => shaped(
+                    active,
+                    ex.factor,
+                    k,
+                    ex.duration,
+                    &mut self.s.counters.errors,
+                ),
                 None => ex.factor,
             };
             ex.k = k + 1;
@@ -885,7 +921,13 @@ impl CreativeLoop {
     }
 
     /// Accounts for an ended exploration: gain, counters, training, history, event.
-    fn finish(&mut self, ex: Active, kind: OutcomeKind, k: u32, step: u64) -> (ExplorationInfo, Outcome) {
+    fn finish(
+        &mut self,
+        ex: Active,
+        kind: OutcomeKind,
+        k: u32,
+        step: u64,
+    ) -> (ExplorationInfo, Outcome) {
         let n = self.s.after.len().max(1) as f64;
         let final_performance = self.s.after.iter().sum::<f64>() / n;
         let gain = final_performance - ex.trigger_values.performance();

@@ -105,16 +105,23 @@ impl HistoryRecord {
     /// The fields that are missing or of the wrong type; [`ReadError`] text for malformed JSON
     /// is reported under the field `line`.
     pub fn from_json(text: &str) -> Result<Self, Vec<FieldError>> {
-        let value = parse(text).map_err(|e: ReadError| vec![FieldError::new("line", e.to_string())])?;
+        let value =
+            parse(text).map_err(|e: ReadError| vec![FieldError::new("line", e.to_string())])?;
         let Json::Obj(entries) = &value else {
-            return Err(vec![FieldError::new("line", "a record must be a JSON object")]);
+            return Err(vec![FieldError::new(
+                "line",
+                "a record must be a JSON object",
+            )]);
         };
         let get = |key: &str| entries.iter().find(|(k, _)| k == key).map(|(_, v)| v);
         let mut errors = Vec::new();
         let mut number = |key: &str| match get(key) {
             Some(Json::Num(n)) => Some(*n),
             Some(other) => {
-                errors.push(FieldError::new(key, format!("expected a number, got {other}")));
+                errors.push(FieldError::new(
+                    key,
+                    format!("expected a number, got {other}"),
+                ));
                 None
             }
             None => {
@@ -129,7 +136,10 @@ impl HistoryRecord {
             None | Some(Json::Null) => None,
             Some(Json::Num(n)) if *n >= 0.0 && n.fract() == 0.0 && *n < 9.0e15 => Some(*n as u64),
             Some(_) => {
-                errors.push(FieldError::new("samples_seen", "expected a whole number ≥ 0"));
+                errors.push(FieldError::new(
+                    "samples_seen",
+                    "expected a whole number ≥ 0",
+                ));
                 None
             }
         };
@@ -185,7 +195,10 @@ impl CreativeLoop {
                 .and_then(|record| self.pretrain(&record).map_err(|r| r.fields));
             match result {
                 Ok(()) => report.used += 1,
-                Err(reasons) => report.skipped.push(SkippedRecord { line: i + 1, reasons }),
+                Err(reasons) => report.skipped.push(SkippedRecord {
+                    line: i + 1,
+                    reasons,
+                }),
             }
         }
         report

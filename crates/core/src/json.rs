@@ -336,7 +336,10 @@ pub(crate) fn state_from(value: &Json) -> Result<State, &'static str> {
                 },
                 other => errors.push(FieldError::new(
                     key,
-                    format!("expected \"local\", \"global\" or \"critical\", got {}", other.kind()),
+                    format!(
+                        "expected \"local\", \"global\" or \"critical\", got {}",
+                        other.kind()
+                    ),
                 )),
             },
             "emergency_override" => match v {
@@ -433,7 +436,16 @@ mod tests {
             })
             .collect();
         assert!(nums[0].is_nan());
-        assert_eq!(&nums[1..], &[f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY, 0.5]);
+        assert_eq!(
+            &nums[1..],
+            &[
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+                0.5
+            ]
+        );
     }
 
     #[test]
@@ -460,9 +472,18 @@ mod tests {
                 "attributes": {"temperature": 0.2}, "extra": null, "blob": [1, 2]}"#,
         );
         let Ok(state) = state else { panic!("not read") };
-        assert_eq!(state.attributes.get("user_id"), Some(&AttributeValue::Text("u1".into())));
-        assert_eq!(state.attributes.get("temperature"), Some(&AttributeValue::Number(0.2)));
-        assert_eq!(state.attributes.get("stalled"), Some(&AttributeValue::Bool(true)));
+        assert_eq!(
+            state.attributes.get("user_id"),
+            Some(&AttributeValue::Text("u1".into()))
+        );
+        assert_eq!(
+            state.attributes.get("temperature"),
+            Some(&AttributeValue::Number(0.2))
+        );
+        assert_eq!(
+            state.attributes.get("stalled"),
+            Some(&AttributeValue::Bool(true))
+        );
         assert!(!state.attributes.contains_key("extra"));
         assert_eq!(state.read_warnings.len(), 1);
         assert_eq!(state.read_warnings[0].field, "blob");
@@ -476,7 +497,15 @@ mod tests {
         );
         let Ok(state) = state else { panic!("not read") };
         let fields: Vec<&str> = state.read_errors.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, ["novelty", "emergency_override", "coherence", "attributes.nested"]);
+        assert_eq!(
+            fields,
+            [
+                "novelty",
+                "emergency_override",
+                "coherence",
+                "attributes.nested"
+            ]
+        );
     }
 
     #[test]

@@ -63,7 +63,9 @@ mod policy;
 mod state;
 
 pub use config::{Config, InputMode, QualityConfig, SelectorConfig};
-pub use decision::{Action, Decision, ExplorationInfo, Mode, Outcome, OutcomeKind, Reason, Trigger};
+pub use decision::{
+    Action, Decision, ExplorationInfo, Mode, Outcome, OutcomeKind, Reason, Trigger,
+};
 pub use engine::{CreativeLoop, LoopBuilder, Snapshot};
 pub use history::{HistoryRecord, PretrainReport, SkippedRecord};
 pub use json::ReadError;

@@ -84,7 +84,10 @@ pub struct ExplorationRecord {
     /// The performance of its last states (mean of up to `gain_window`).
     pub final_performance: f64,
     /// The prediction at the trigger, if any.
-    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub predicted_gain: Option<f64>,
     /// Samples the model had seen at the trigger.
     pub samples_seen: u64,
@@ -131,7 +134,10 @@ pub struct CurrentExploration {
     /// `k / duration`.
     pub progress: f64,
     /// The prediction at the trigger.
-    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub predicted_gain: Option<f64>,
 }
 
@@ -166,15 +172,24 @@ pub struct Metrics {
     /// The counters.
     pub counters: Counters,
     /// The aesthetic baseline, once seeded.
-    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub aesthetic_baseline: Option<f64>,
     /// Statistics of recent explorations; absent when none ended.
-    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub recent: Option<RecentStats>,
     /// Performance trend.
     pub trend: Trend,
     /// The exploration in progress.
-    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub current_exploration: Option<CurrentExploration>,
     /// The quality model.
     pub quality: QualityStatus,
@@ -209,7 +224,10 @@ pub enum Event {
         /// Planned entropy steps.
         duration: u32,
         /// The prediction, if any.
-        #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+        #[cfg_attr(
+            feature = "serde",
+            serde(default, skip_serializing_if = "Option::is_none")
+        )]
         predicted_gain: Option<f64>,
     },
     /// An exploration ended.
@@ -227,7 +245,10 @@ pub enum Event {
         /// Entropy steps it had.
         entropy_steps: u32,
         /// The prediction at its start, if any.
-        #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+        #[cfg_attr(
+            feature = "serde",
+            serde(default, skip_serializing_if = "Option::is_none")
+        )]
         predicted_gain: Option<f64>,
         /// Cumulative gain after it.
         cumulative_gain: f64,
@@ -311,7 +332,10 @@ pub struct Health {
     /// Healthy or degraded.
     pub status: HealthStatus,
     /// Why degraded.
-    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub reason: Option<HealthReason>,
 }
 
@@ -367,7 +391,12 @@ mod tests {
     #[test]
     fn success_rate_is_zero_without_endings() {
         assert_eq!(Counters::default().success_rate(), 0.0);
-        let c = Counters { completed: 3, pruned: 1, successful: 2, ..Counters::default() };
+        let c = Counters {
+            completed: 3,
+            pruned: 1,
+            successful: 2,
+            ..Counters::default()
+        };
         assert_eq!(c.success_rate(), 0.5);
     }
 }

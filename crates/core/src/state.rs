@@ -343,7 +343,10 @@ fn unit_field_slow(
         return match missing {
             None => 0.0,
             Some(default) if mode == InputMode::Strict => {
-                errors.push(FieldError::new(name, "missing; strict input mode requires it"));
+                errors.push(FieldError::new(
+                    name,
+                    "missing; strict input mode requires it",
+                ));
                 default
             }
             Some(default) => {
@@ -356,7 +359,10 @@ fn unit_field_slow(
         errors.push(FieldError::new(name, "NaN is not a number in [0, 1]"));
         0.0
     } else if v.is_infinite() {
-        errors.push(FieldError::new(name, format!("{v} is not a number in [0, 1]")));
+        errors.push(FieldError::new(
+            name,
+            format!("{v} is not a number in [0, 1]"),
+        ));
         0.0
     } else if (0.0..=1.0).contains(&v) {
         v
@@ -365,7 +371,10 @@ fn unit_field_slow(
         0.0
     } else {
         let c = v.clamp(0.0, 1.0);
-        warnings.push(InputWarning::new(name, format!("{v} is outside [0, 1]; clamped to {c}")));
+        warnings.push(InputWarning::new(
+            name,
+            format!("{v} is outside [0, 1]; clamped to {c}"),
+        ));
         c
     }
 }
@@ -549,7 +558,13 @@ mod tests {
         };
         assert_eq!(
             fields(&rejected),
-            ["novelty", "aesthetic_score", "volatility", "lambda_max", "attributes.temperature"]
+            [
+                "novelty",
+                "aesthetic_score",
+                "volatility",
+                "lambda_max",
+                "attributes.temperature"
+            ]
         );
     }
 
@@ -565,7 +580,10 @@ mod tests {
         let Err(rejected) = validate(&state, InputMode::Strict) else {
             panic!("strict accepted an out-of-range state");
         };
-        assert_eq!(fields(&rejected), ["novelty", "aesthetic_score", "lambda_max"]);
+        assert_eq!(
+            fields(&rejected),
+            ["novelty", "aesthetic_score", "lambda_max"]
+        );
     }
 
     #[test]

@@ -1,6 +1,12 @@
 //! `update` allocates nothing in the steady state: stable, exploring and recovering steps,
 //! after warm-up, with the events drained every step.
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic, unsafe_code)]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    unsafe_code
+)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -43,12 +49,18 @@ fn allocations() -> u64 {
 fn state(i: u64) -> State {
     let phase = i % 700;
     let novelty = match phase {
-        0 => 0.9,            // momentum → constant profile
-        300 => 0.1,          // stagnation → pulse
+        0 => 0.9,   // momentum → constant profile
+        300 => 0.1, // stagnation → pulse
         _ => 0.45 + 0.05 * ((i as f64) * 0.37).sin(),
     };
-    let aesthetic = if (450..470).contains(&phase) { 0.2 } else { 0.6 + 0.05 * ((i as f64) * 0.11).cos() };
-    State::new(novelty, aesthetic).with_volatility(0.1).with_lambda_max(0.005)
+    let aesthetic = if (450..470).contains(&phase) {
+        0.2
+    } else {
+        0.6 + 0.05 * ((i as f64) * 0.11).cos()
+    };
+    State::new(novelty, aesthetic)
+        .with_volatility(0.1)
+        .with_lambda_max(0.005)
 }
 
 #[test]
@@ -77,12 +89,26 @@ fn update_allocates_nothing_in_the_steady_state() {
         drop(d);
     }
     let allocated = allocations() - before;
-    assert!(seen[Mode::Stable as usize] > 0 && seen[Mode::Exploring as usize] > 0 && seen[Mode::Recovering as usize] > 0);
-    assert!(actions[Action::InjectEntropy as usize] > 0 && actions[Action::EndExploration as usize] > 0);
+    assert!(
+        seen[Mode::Stable as usize] > 0
+            && seen[Mode::Exploring as usize] > 0
+            && seen[Mode::Recovering as usize] > 0
+    );
+    assert!(
+        actions[Action::InjectEntropy as usize] > 0 && actions[Action::EndExploration as usize] > 0
+    );
     assert!(l.counters().pruned > 0 && l.counters().completed > 0);
     assert!(l.model().is_trained());
     let probe = allocations();
     let v: Vec<u64> = Vec::with_capacity(4);
-    assert!(allocations() > probe && v.capacity() >= 4, "the counter counts");
-    assert_eq!(allocated, 0, "update allocated {allocated} times over {} steps", states.len());
+    assert!(
+        allocations() > probe && v.capacity() >= 4,
+        "the counter counts"
+    );
+    assert_eq!(
+        allocated,
+        0,
+        "update allocated {allocated} times over {} steps",
+        states.len()
+    );
 }

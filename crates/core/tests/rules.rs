@@ -34,7 +34,14 @@ fn emergency_entry_on_lambda_counts_once_per_entry() {
     step(&mut l, &calm());
     let hot = calm().with_lambda_max(0.09);
     let d = step(&mut l, &hot);
-    assert_eq!((d.action, d.reason, d.mode), (Action::EmergencyHalt, Reason::EmergencyLambda, Mode::Emergency));
+    assert_eq!(
+        (d.action, d.reason, d.mode),
+        (
+            Action::EmergencyHalt,
+            Reason::EmergencyLambda,
+            Mode::Emergency
+        )
+    );
     assert_eq!(d.lambda_factor, 0.5);
     // Still above the exit level (0.5 × 0.08 = 0.04): halted, not counted again.
     for lambda in [0.09, 0.05, 0.04] {
@@ -43,7 +50,10 @@ fn emergency_entry_on_lambda_counts_once_per_entry() {
     }
     assert_eq!(l.counters().emergency_stops, 1);
     let d = step(&mut l, &calm().with_lambda_max(0.039));
-    assert_eq!((d.action, d.reason, d.mode), (Action::Recover, Reason::EmergencyCleared, Mode::Recovering));
+    assert_eq!(
+        (d.action, d.reason, d.mode),
+        (Action::Recover, Reason::EmergencyCleared, Mode::Recovering)
+    );
     // A second entry counts again.
     step(&mut l, &calm().with_lambda_max(0.5));
     assert_eq!(l.counters().emergency_stops, 2);
@@ -55,7 +65,10 @@ fn emergency_override_wins_in_every_mode() {
     let d = step(&mut l, &calm().with_emergency_override(true));
     assert_eq!(d.reason, Reason::EmergencyOverride);
     let d = step(&mut l, &calm().with_emergency_override(true));
-    assert_eq!((d.action, d.reason), (Action::EmergencyHalt, Reason::EmergencyOverride));
+    assert_eq!(
+        (d.action, d.reason),
+        (Action::EmergencyHalt, Reason::EmergencyOverride)
+    );
     let d = step(&mut l, &calm());
     assert_eq!(d.reason, Reason::EmergencyCleared);
     // In recovery: the override enters emergency again and discards the recovery.
@@ -93,30 +106,49 @@ fn baseline_is_seeded_then_averaged_on_stable_steps() {
     step(&mut l, &State::new(0.5, 0.4));
     assert_eq!(l.metrics().aesthetic_baseline, Some(0.4));
     step(&mut l, &State::new(0.5, 0.8));
-    assert!(close(l.metrics().aesthetic_baseline.unwrap_or(0.0), 0.95 * 0.4 + 0.05 * 0.8));
+    assert!(close(
+        l.metrics().aesthetic_baseline.unwrap_or(0.0),
+        0.95 * 0.4 + 0.05 * 0.8
+    ));
 }
 
 #[test]
 fn triggers_fire_in_order_momentum_stagnation_plateau() {
     let mut l = new_loop(Config::default());
-    assert_eq!(step(&mut l, &State::new(0.71, 0.6)).reason, Reason::Momentum);
+    assert_eq!(
+        step(&mut l, &State::new(0.71, 0.6)).reason,
+        Reason::Momentum
+    );
     let mut l = new_loop(Config::default());
-    assert_eq!(step(&mut l, &State::new(0.19, 0.6)).reason, Reason::Stagnation);
+    assert_eq!(
+        step(&mut l, &State::new(0.19, 0.6)).reason,
+        Reason::Stagnation
+    );
     let mut l = new_loop(Config::default());
     for _ in 0..100 {
         let d = step(&mut l, &calm());
         assert_eq!((d.action, d.reason), (Action::Maintain, Reason::InBand));
     }
     let d = step(&mut l, &calm());
-    assert_eq!((d.action, d.reason), (Action::InjectEntropy, Reason::Plateau), "101st stable step");
+    assert_eq!(
+        (d.action, d.reason),
+        (Action::InjectEntropy, Reason::Plateau),
+        "101st stable step"
+    );
     // A plateau in the comfortable band gets the cosine ramp, which starts at zero entropy.
-    assert_eq!(d.exploration.map(|e| e.profile.to_string()), Some("cosine_ramp".into()));
+    assert_eq!(
+        d.exploration.map(|e| e.profile.to_string()),
+        Some("cosine_ramp".into())
+    );
     assert_eq!(d.entropy_factor, 0.0);
 }
 
 #[test]
 fn plateau_can_be_turned_off() {
-    let mut l = new_loop(Config { plateau_steps: None, ..Config::default() });
+    let mut l = new_loop(Config {
+        plateau_steps: None,
+        ..Config::default()
+    });
     for _ in 0..500 {
         assert_eq!(step(&mut l, &calm()).reason, Reason::InBand);
     }
@@ -124,7 +156,10 @@ fn plateau_can_be_turned_off() {
 
 #[test]
 fn refused_trigger_resets_the_plateau_counter() {
-    let mut l = new_loop(Config { plateau_steps: Some(3), ..Config::default() });
+    let mut l = new_loop(Config {
+        plateau_steps: Some(3),
+        ..Config::default()
+    });
     step(&mut l, &calm());
     step(&mut l, &calm());
     let d = step(&mut l, &State::new(0.9, 0.6).with_lambda_max(0.03));
@@ -142,7 +177,10 @@ fn low_stability_blocks_and_counts_once_per_episode() {
     let shaky = State::new(0.9, 0.6).with_lambda_max(0.03);
     for _ in 0..5 {
         let d = step(&mut l, &shaky);
-        assert_eq!((d.action, d.reason), (Action::Maintain, Reason::LowStability));
+        assert_eq!(
+            (d.action, d.reason),
+            (Action::Maintain, Reason::LowStability)
+        );
         assert_eq!(d.predicted_gain, None);
     }
     assert_eq!(l.counters().refused_low_stability, 1);
@@ -174,7 +212,10 @@ fn base_factor_is_clamped() {
     let mut l = new_loop(Config::default());
     // novelty 0, aesthetic 0: b0 = 0.3, qm = 0.75, diversity 0.4 → 0.1575, pulse shape.
     let d = step(&mut l, &State::new(0.0, 0.0));
-    assert_eq!(d.exploration.as_ref().map(|e| e.profile.to_string()), Some("pulse".into()));
+    assert_eq!(
+        d.exploration.as_ref().map(|e| e.profile.to_string()),
+        Some("pulse".into())
+    );
     let rec_factor = {
         // The recorded base factor (before adjustment) is visible once the exploration ends.
         let mut c = 0;
@@ -192,13 +233,31 @@ fn duration_is_clamped_to_min_and_max() {
     let cases = [
         (Config::default(), 0.1, 120),
         (Config::default(), 0.85, 200),
-        (Config { max_exploration_steps: 50, ..Config::default() }, 0.1, 50),
-        (Config { min_exploration_steps: 150, ..Config::default() }, 0.1, 150),
+        (
+            Config {
+                max_exploration_steps: 50,
+                ..Config::default()
+            },
+            0.1,
+            50,
+        ),
+        (
+            Config {
+                min_exploration_steps: 150,
+                ..Config::default()
+            },
+            0.1,
+            150,
+        ),
     ];
     for (config, novelty, expected) in cases {
         let mut l = new_loop(config);
         let d = step(&mut l, &State::new(novelty, 0.6));
-        assert_eq!(d.exploration.map(|e| e.duration), Some(expected), "novelty {novelty}");
+        assert_eq!(
+            d.exploration.map(|e| e.duration),
+            Some(expected),
+            "novelty {novelty}"
+        );
     }
 }
 
@@ -206,7 +265,11 @@ fn duration_is_clamped_to_min_and_max() {
 
 #[test]
 fn an_exploration_of_duration_d_spans_d_plus_one_decisions() {
-    let config = Config { max_exploration_steps: 12, min_exploration_steps: 12, ..Config::default() };
+    let config = Config {
+        max_exploration_steps: 12,
+        min_exploration_steps: 12,
+        ..Config::default()
+    };
     let mut l = new_loop(config);
     start(&mut l, 0.85);
     for k in 1..12 {
@@ -218,8 +281,14 @@ fn an_exploration_of_duration_d_spans_d_plus_one_decisions() {
         assert!(close(info.progress, f64::from(k) / 12.0));
     }
     let d = step(&mut l, &State::new(0.8, 0.6));
-    assert_eq!((d.action, d.reason, d.mode), (Action::EndExploration, Reason::Completed, Mode::Recovering));
-    assert_eq!(d.outcome.map(|o| (o.kind, o.entropy_steps)), Some((OutcomeKind::Completed, 12)));
+    assert_eq!(
+        (d.action, d.reason, d.mode),
+        (Action::EndExploration, Reason::Completed, Mode::Recovering)
+    );
+    assert_eq!(
+        d.outcome.map(|o| (o.kind, o.entropy_steps)),
+        Some((OutcomeKind::Completed, 12))
+    );
     assert_eq!(d.exploration.map(|e| e.k), Some(12));
     assert_eq!(d.lambda_factor, 0.9);
     assert_eq!(d.entropy_factor, 0.0);
@@ -234,8 +303,14 @@ fn pruning_waits_for_the_grace_steps() {
         assert_eq!(d.action, Action::ContinueExploration);
     }
     let d = step(&mut l, &State::new(0.8, 0.47));
-    assert_eq!((d.action, d.reason), (Action::EndExploration, Reason::Pruned));
-    assert_eq!(d.outcome.map(|o| (o.kind, o.entropy_steps)), Some((OutcomeKind::Pruned, 5)));
+    assert_eq!(
+        (d.action, d.reason),
+        (Action::EndExploration, Reason::Pruned)
+    );
+    assert_eq!(
+        d.outcome.map(|o| (o.kind, o.entropy_steps)),
+        Some((OutcomeKind::Pruned, 5))
+    );
     assert_eq!(l.counters().pruned, 1);
 }
 
@@ -254,8 +329,14 @@ fn recovery_lasts_recovery_steps_counting_the_entering_step() {
         step(&mut l, &calm());
     }
     let d = step(&mut l, &calm());
-    assert_eq!((d.action, d.mode), (Action::EndExploration, Mode::Recovering));
-    let modes: Vec<_> = (0..3).map(|_| step(&mut l, &calm())).map(|d| (d.action, d.mode)).collect();
+    assert_eq!(
+        (d.action, d.mode),
+        (Action::EndExploration, Mode::Recovering)
+    );
+    let modes: Vec<_> = (0..3)
+        .map(|_| step(&mut l, &calm()))
+        .map(|d| (d.action, d.mode))
+        .collect();
     assert_eq!(
         modes,
         [
@@ -265,12 +346,19 @@ fn recovery_lasts_recovery_steps_counting_the_entering_step() {
         ]
     );
     // The next step is stable and may trigger at once.
-    assert_eq!(step(&mut l, &State::new(0.9, 0.6)).action, Action::InjectEntropy);
+    assert_eq!(
+        step(&mut l, &State::new(0.9, 0.6)).action,
+        Action::InjectEntropy
+    );
 }
 
 #[test]
 fn one_step_recovery_returns_to_stable_on_the_end_step() {
-    let mut l = new_loop(Config { recovery_steps: 1, max_exploration_steps: 10, ..Config::default() });
+    let mut l = new_loop(Config {
+        recovery_steps: 1,
+        max_exploration_steps: 10,
+        ..Config::default()
+    });
     start(&mut l, 0.85);
     for _ in 1..10 {
         step(&mut l, &calm());
@@ -284,14 +372,20 @@ fn one_step_recovery_returns_to_stable_on_the_end_step() {
 #[test]
 fn default_selector_picks_by_volatility_then_novelty() {
     let cases = [
-        (State::new(0.9, 0.6).with_volatility(0.8), "exponential_decay"),
+        (
+            State::new(0.9, 0.6).with_volatility(0.8),
+            "exponential_decay",
+        ),
         (State::new(0.1, 0.6), "pulse"),
         (State::new(0.9, 0.6), "constant"),
     ];
     for (state, expected) in cases {
         let mut l = new_loop(Config::default());
         let d = step(&mut l, &state);
-        assert_eq!(d.exploration.map(|e| e.profile.to_string()), Some(expected.to_string()));
+        assert_eq!(
+            d.exploration.map(|e| e.profile.to_string()),
+            Some(expected.to_string())
+        );
     }
     let mut l = new_loop(Config::default());
     step(&mut l, &State::new(0.9, 0.6).with_volatility(0.8));
@@ -310,25 +404,37 @@ impl ProfileSelector for Named {
 
 #[test]
 fn unregistered_selector_choice_falls_back_to_default_and_counts_an_error() {
-    let mut l = CreativeLoop::builder(Config::default()).selector(Named("nope")).build().unwrap();
+    let mut l = CreativeLoop::builder(Config::default())
+        .selector(Named("nope"))
+        .build()
+        .unwrap();
     let d = step(&mut l, &State::new(0.1, 0.6));
-    assert_eq!(d.exploration.map(|e| e.profile.to_string()), Some("pulse".into()));
+    assert_eq!(
+        d.exploration.map(|e| e.profile.to_string()),
+        Some("pulse".into())
+    );
     assert_eq!(l.counters().errors, 1);
 }
 
 #[test]
 fn custom_profile_output_is_clamped_and_non_finite_replaced_by_base() {
-    let mut l = CreativeLoop::builder(Config { max_exploration_steps: 10, ..Config::default() })
-        .profile("wild", |base: f64, step: u32, _: u32, _: &Params| match step {
+    let mut l = CreativeLoop::builder(Config {
+        max_exploration_steps: 10,
+        ..Config::default()
+    })
+    .profile(
+        "wild",
+        |base: f64, step: u32, _: u32, _: &Params| match step {
             0 => 5.0,
             1 => -3.0,
             2 => f64::NAN,
             _ => base,
-        })
-        .unwrap()
-        .selector(Named("wild"))
-        .build()
-        .unwrap();
+        },
+    )
+    .unwrap()
+    .selector(Named("wild"))
+    .build()
+    .unwrap();
     let d0 = step(&mut l, &State::new(0.85, 0.6));
     assert_eq!(d0.entropy_factor, 1.0);
     assert_eq!(step(&mut l, &calm()).entropy_factor, 0.0);
@@ -434,7 +540,10 @@ fn gate_refuses_low_predictions_once_per_episode() {
     let mut l = new_loop(config);
     for _ in 0..4 {
         let d = step(&mut l, &State::new(0.9, 0.6));
-        assert_eq!((d.action, d.reason), (Action::Maintain, Reason::LowPredictedGain));
+        assert_eq!(
+            (d.action, d.reason),
+            (Action::Maintain, Reason::LowPredictedGain)
+        );
         assert_eq!(d.predicted_gain, Some(-0.5));
     }
     assert_eq!(l.counters().refused_low_predicted_gain, 1);
@@ -467,7 +576,10 @@ impl GainPredictor for Broken {
 
 #[test]
 fn non_finite_predictions_count_as_errors_and_cannot_predict() {
-    let mut l = CreativeLoop::builder(Config::default()).predictor(Broken).build().unwrap();
+    let mut l = CreativeLoop::builder(Config::default())
+        .predictor(Broken)
+        .build()
+        .unwrap();
     let d = step(&mut l, &State::new(0.85, 0.6));
     assert_eq!(d.action, Action::InjectEntropy);
     assert_eq!(d.predicted_gain, None);
@@ -490,8 +602,15 @@ fn pretraining_uses_the_live_sample_path_and_changes_no_counters() {
     assert_eq!(report.used, 2);
     let lines: Vec<usize> = report.skipped.iter().map(|s| s.line).collect();
     assert_eq!(lines, [3, 4, 6]);
-    let fields: Vec<&str> = report.skipped[1].reasons.iter().map(|r| r.field.as_str()).collect();
-    assert_eq!(fields, ["initial_state.aesthetic_score", "duration", "creative_gain"]);
+    let fields: Vec<&str> = report.skipped[1]
+        .reasons
+        .iter()
+        .map(|r| r.field.as_str())
+        .collect();
+    assert_eq!(
+        fields,
+        ["initial_state.aesthetic_score", "duration", "creative_gain"]
+    );
     assert_eq!(l.model().samples_seen(), 2);
     assert_eq!(*l.counters(), Counters::default());
     let samples: Vec<_> = l.model().window_samples().map(|s| s.features).collect();
@@ -507,7 +626,10 @@ fn counters_success_and_cumulative_gain_add_up() {
     run_exploration(&mut l, &State::new(0.99, 0.99)); // gain 0.265 > 0.1
     run_exploration(&mut l, &State::new(0.5, 0.6)); // gain −0.175
     let c = *l.counters();
-    assert_eq!((c.explorations_started, c.completed, c.successful), (2, 2, 1));
+    assert_eq!(
+        (c.explorations_started, c.completed, c.successful),
+        (2, 2, 1)
+    );
     assert_eq!(c.success_rate(), 0.5);
     let sum: f64 = l.history().map(|r| r.creative_gain).sum();
     assert!(close(l.cumulative_gain(), sum));
@@ -522,7 +644,10 @@ fn rejected_states_do_not_advance_the_loop() {
     let mut l = new_loop(Config::default());
     step(&mut l, &calm());
     let before = l.metrics();
-    let bad = State { novelty: Some(f64::NAN), ..calm() };
+    let bad = State {
+        novelty: Some(f64::NAN),
+        ..calm()
+    };
     let err = l.update(&bad).expect_err("NaN rejected");
     assert_eq!(err.fields[0].field, "novelty");
     let after = l.metrics();
@@ -534,18 +659,36 @@ fn rejected_states_do_not_advance_the_loop() {
 #[test]
 fn corrections_are_reported_and_counted_per_field() {
     let mut l = new_loop(Config::default());
-    let d = step(&mut l, &State { novelty: Some(1.3), aesthetic_score: None, ..State::default() });
+    let d = step(
+        &mut l,
+        &State {
+            novelty: Some(1.3),
+            aesthetic_score: None,
+            ..State::default()
+        },
+    );
     let fields: Vec<&str> = d.warnings.iter().map(|w| w.field.as_str()).collect();
     assert_eq!(fields, ["novelty", "aesthetic_score"]);
     assert_eq!(l.counters().input_corrections, 2);
-    let strict = Config { input_mode: InputMode::Strict, ..Config::default() };
+    let strict = Config {
+        input_mode: InputMode::Strict,
+        ..Config::default()
+    };
     let mut l = new_loop(strict);
-    assert!(l.update(&State { novelty: Some(1.3), ..calm() }).is_err());
+    assert!(l
+        .update(&State {
+            novelty: Some(1.3),
+            ..calm()
+        })
+        .is_err());
 }
 
 #[test]
 fn trend_is_the_least_squares_slope() {
-    let mut l = new_loop(Config { plateau_steps: None, ..Config::default() });
+    let mut l = new_loop(Config {
+        plateau_steps: None,
+        ..Config::default()
+    });
     for i in 0..5 {
         step(&mut l, &State::new(0.3 + 0.01 * f64::from(i), 0.5));
     }
@@ -557,7 +700,10 @@ fn trend_is_the_least_squares_slope() {
 
 #[test]
 fn events_record_starts_ends_and_mode_changes_in_order() {
-    let mut l = new_loop(Config { recovery_steps: 2, ..short(Config::default()) });
+    let mut l = new_loop(Config {
+        recovery_steps: 2,
+        ..short(Config::default())
+    });
     run_exploration(&mut l, &calm());
     step(&mut l, &calm());
     let names: Vec<_> = l.drain_events().map(|e| (e.name(), e.step())).collect();
@@ -576,7 +722,10 @@ fn events_record_starts_ends_and_mode_changes_in_order() {
 
 #[test]
 fn health_degrades_on_emergency_and_on_low_gain() {
-    let mut l = new_loop(short(Config { health_min_explorations: 2, ..Config::default() }));
+    let mut l = new_loop(short(Config {
+        health_min_explorations: 2,
+        ..Config::default()
+    }));
     assert_eq!(l.health().status, HealthStatus::Healthy);
     for _ in 0..3 {
         run_exploration(&mut l, &State::new(0.5, 0.6));
@@ -588,6 +737,10 @@ fn health_degrades_on_emergency_and_on_low_gain() {
 
 #[test]
 fn invalid_configs_are_refused_naming_the_key() {
-    let err = CreativeLoop::new(Config { novelty_high: 0.1, ..Config::default() }).expect_err("bad");
+    let err = CreativeLoop::new(Config {
+        novelty_high: 0.1,
+        ..Config::default()
+    })
+    .expect_err("bad");
     assert!(err.to_string().contains("novelty_low"), "{err}");
 }

@@ -11,7 +11,9 @@ fn profiles(c: &mut Criterion) {
     let mut group = c.benchmark_group("profiles");
     let shapes = [
         Profile::Constant,
-        Profile::CosineRamp { ramp_fraction: 0.25 },
+        Profile::CosineRamp {
+            ramp_fraction: 0.25,
+        },
         Profile::ExponentialDecay { decay_rate: 2.0 },
         Profile::Pulse { frequency: 3.0 },
     ];

@@ -66,7 +66,9 @@ pub enum Error {
     )]
     UnknownProfile(String),
     /// A parameter value is outside the profile's valid range.
-    #[error("profile `{profile}`: parameter `{parameter}` = {value} is invalid; expected {expected}")]
+    #[error(
+        "profile `{profile}`: parameter `{parameter}` = {value} is invalid; expected {expected}"
+    )]
     InvalidParameter {
         /// The profile.
         profile: String,

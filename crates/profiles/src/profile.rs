@@ -64,15 +64,16 @@ impl Profile {
     /// parameter it does not have, or a value out of range; [`Error::InvalidName`] for an empty
     /// or malformed custom name.
     pub fn from_parts(name: &str, params: &Params) -> Result<Self, Error> {
-        let single = |key: &'static str, default: f64, accepted: &'static str| {
-            match params.iter().find(|(k, _)| *k != key) {
-                Some((other, _)) => Err(Error::UnknownParameter {
-                    profile: name.to_owned(),
-                    parameter: other.to_owned(),
-                    accepted,
-                }),
-                None => Ok(params.get_or(key, default)),
-            }
+        let single = |key: &'static str, default: f64, accepted: &'static str| match params
+            .iter()
+            .find(|(k, _)| *k != key)
+        {
+            Some((other, _)) => Err(Error::UnknownParameter {
+                profile: name.to_owned(),
+                parameter: other.to_owned(),
+                accepted,
+            }),
+            None => Ok(params.get_or(key, default)),
         };
         let profile = match name {
             "constant" => match params.iter().next() {
@@ -120,7 +121,9 @@ impl Profile {
     pub fn params(&self) -> Params {
         match self {
             Self::Constant => Params::new(),
-            Self::CosineRamp { ramp_fraction } => Params::new().with("ramp_fraction", *ramp_fraction),
+            Self::CosineRamp { ramp_fraction } => {
+                Params::new().with("ramp_fraction", *ramp_fraction)
+            }
             Self::ExponentialDecay { decay_rate } => Params::new().with("decay_rate", *decay_rate),
             Self::Pulse { frequency } => Params::new().with("frequency", *frequency),
             Self::Custom { params, .. } => params.clone(),
@@ -223,8 +226,8 @@ pub(crate) fn sin_turns(turns: f64) -> f64 {
     let z = x * x;
     let z2 = z * z;
     let z4 = z2 * z2;
-    let sin = x
-        * ((1.0 + z * S[1]) + z2 * (S[2] + z * S[3]) + z4 * ((S[4] + z * S[5]) + z2 * S[6]));
+    let sin =
+        x * ((1.0 + z * S[1]) + z2 * (S[2] + z * S[3]) + z4 * ((S[4] + z * S[5]) + z2 * S[6]));
     let cos = (1.0 + z * C[1])
         + z2 * (C[2] + z * C[3])
         + z4 * ((C[4] + z * C[5]) + z2 * (C[6] + z * C[7]));
@@ -293,7 +296,9 @@ mod tests {
 
     #[test]
     fn cosine_ramp_starts_at_zero_holds_and_returns_to_zero() {
-        let p = Profile::CosineRamp { ramp_fraction: 0.25 };
+        let p = Profile::CosineRamp {
+            ramp_fraction: 0.25,
+        };
         assert!(close(at(&p, 0), 0.0));
         assert!((at(&p, 10) - B * 0.5 * (1.0 - (PI * 0.1 / 0.25).cos())).abs() < 1e-12);
         assert!(close(at(&p, 50), B));
@@ -347,7 +352,10 @@ mod tests {
                     B
                 };
                 let fast = profile.builtin_factor(B, k, 300).unwrap_or(f64::NAN);
-                assert!((direct - fast).abs() < 1e-12, "r {r} k {k}: {direct} vs {fast}");
+                assert!(
+                    (direct - fast).abs() < 1e-12,
+                    "r {r} k {k}: {direct} vs {fast}"
+                );
             }
         }
     }
@@ -358,8 +366,13 @@ mod tests {
             for k in 0..=200 {
                 let p = f64::from(k) / 200.0;
                 let direct = B * 0.5 * (1.0 + (2.0 * PI * f * p).sin());
-                let fast = Profile::Pulse { frequency: f }.builtin_factor(B, k, 200).unwrap_or(f64::NAN);
-                assert!((direct - fast).abs() < 1e-12, "f {f} k {k}: {direct} vs {fast}");
+                let fast = Profile::Pulse { frequency: f }
+                    .builtin_factor(B, k, 200)
+                    .unwrap_or(f64::NAN);
+                assert!(
+                    (direct - fast).abs() < 1e-12,
+                    "f {f} k {k}: {direct} vs {fast}"
+                );
             }
         }
     }
@@ -368,7 +381,9 @@ mod tests {
     fn from_parts_fills_defaults_and_rejects_bad_parameters() {
         assert_eq!(
             Profile::from_parts("cosine_ramp", &Params::new()),
-            Ok(Profile::CosineRamp { ramp_fraction: DEFAULT_RAMP_FRACTION })
+            Ok(Profile::CosineRamp {
+                ramp_fraction: DEFAULT_RAMP_FRACTION
+            })
         );
         assert!(matches!(
             Profile::from_parts("cosine_ramp", &Params::new().with("ramp_fraction", 0.7)),

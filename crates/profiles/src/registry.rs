@@ -168,8 +168,13 @@ impl ResolvedProfile {
     #[inline]
     pub fn factor(&self, base: f64, step: u32, total: u32) -> f64 {
         match (&self.shape, &self.profile) {
-            (Some(shape), Profile::Custom { params, .. }) => shape.factor(base, step, total, params),
-            _ => self.profile.builtin_factor(base, step, total).unwrap_or(base),
+            (Some(shape), Profile::Custom { params, .. }) => {
+                shape.factor(base, step, total, params)
+            }
+            _ => self
+                .profile
+                .builtin_factor(base, step, total)
+                .unwrap_or(base),
         }
     }
 }
@@ -205,7 +210,10 @@ mod tests {
             Err(Error::NameTaken("pulse".into()))
         );
         assert_eq!(registry.register("x", doubling), Ok(()));
-        assert_eq!(registry.register("x", doubling), Err(Error::NameTaken("x".into())));
+        assert_eq!(
+            registry.register("x", doubling),
+            Err(Error::NameTaken("x".into()))
+        );
         assert_eq!(
             registry.register("a b", doubling),
             Err(Error::InvalidName("a b".into()))

@@ -30,7 +30,9 @@ fn quality(c: &mut Criterion) {
         let _ = model.add_sample(x, 0.3 * x[0] - 0.1 * x[2]);
     }
     let probe = features(7);
-    group.bench_function("predict", |b| b.iter(|| black_box(model.predict(black_box(&probe)))));
+    group.bench_function("predict", |b| {
+        b.iter(|| black_box(model.predict(black_box(&probe))))
+    });
     let mut i = 1_000u32;
     group.bench_function("add_sample_refit_window_500", |b| {
         b.iter(|| {

@@ -127,8 +127,7 @@ impl TryFrom<ModelState> for QualityModel {
         s.config.validate()?;
         let finite = s.xtx.iter().flatten().all(|v| v.is_finite())
             && s.xty.iter().chain(&s.weights).all(|v| v.is_finite())
-            && s
-                .samples
+            && s.samples
                 .iter()
                 .all(|x| x.gain.is_finite() && x.features.iter().all(|v| v.is_finite()));
         if !finite {
@@ -414,13 +413,31 @@ mod tests {
             _ => "accepted",
         };
         assert_eq!(
-            bad(ModelConfig { regularization: -1.0, ..ModelConfig::default() }),
+            bad(ModelConfig {
+                regularization: -1.0,
+                ..ModelConfig::default()
+            }),
             "regularization"
         );
-        assert_eq!(bad(ModelConfig { regularization: f64::NAN, ..ModelConfig::default() }), "regularization");
-        assert_eq!(bad(ModelConfig { window: 0, ..ModelConfig::default() }), "window");
         assert_eq!(
-            bad(ModelConfig { prior: Some([f64::NAN; 7]), ..ModelConfig::default() }),
+            bad(ModelConfig {
+                regularization: f64::NAN,
+                ..ModelConfig::default()
+            }),
+            "regularization"
+        );
+        assert_eq!(
+            bad(ModelConfig {
+                window: 0,
+                ..ModelConfig::default()
+            }),
+            "window"
+        );
+        assert_eq!(
+            bad(ModelConfig {
+                prior: Some([f64::NAN; 7]),
+                ..ModelConfig::default()
+            }),
             "feature_weights"
         );
     }
@@ -432,7 +449,11 @@ mod tests {
         for (x, y) in &all {
             model.add_sample(*x, *y)?;
         }
-        model.reconfigure(ModelConfig { window: 30, regularization: 0.1, ..ModelConfig::default() })?;
+        model.reconfigure(ModelConfig {
+            window: 30,
+            regularization: 0.1,
+            ..ModelConfig::default()
+        })?;
         assert_eq!(model.window_samples().len(), 30);
         let batch = fit_batch(&all[70..], 0.1, None)?;
         for (a, b) in model.fitted_weights().iter().zip(&batch) {

@@ -45,10 +45,14 @@ impl Policy {
     pub fn build(self, config: &Config) -> Result<CreativeLoop, Error> {
         let mut config = config.clone();
         let builder = match self {
-            Self::ConstantOnly => CreativeLoop::builder(config).selector(ConstantSelector).predictor(NoPredictor),
+            Self::ConstantOnly => CreativeLoop::builder(config)
+                .selector(ConstantSelector)
+                .predictor(NoPredictor),
             Self::Adaptive => {
                 let selector = DefaultSelector::new(config.selector.clone());
-                CreativeLoop::builder(config).selector(selector).predictor(NoPredictor)
+                CreativeLoop::builder(config)
+                    .selector(selector)
+                    .predictor(NoPredictor)
             }
             Self::AdaptiveWithModel => {
                 if config.quality.min_predicted_gain.is_none() {
@@ -132,7 +136,13 @@ pub fn compare(config: &Config, seeds: &[u64], steps: u64) -> Result<Comparison,
             cfg.seed = seed;
             let mut feedback = policy.build(&cfg)?;
             let mut host = Host::new(HostConfig::seeded(seed))?;
-            let out = run(&mut feedback, &mut host, steps, RunOptions::default(), |_| {});
+            let out = run(
+                &mut feedback,
+                &mut host,
+                steps,
+                RunOptions::default(),
+                |_| {},
+            );
             let s = out.summary;
             let n = s.completed + s.pruned + s.aborted;
             gains.push(s.cumulative_gain);
@@ -149,7 +159,11 @@ pub fn compare(config: &Config, seeds: &[u64], steps: u64) -> Result<Comparison,
             ci95: ci,
             explorations: ended,
             low_value_share: if ended == 0 { 0.0 } else { low / ended as f64 },
-            mean_gain: if ended == 0 { 0.0 } else { total_gain / ended as f64 },
+            mean_gain: if ended == 0 {
+                0.0
+            } else {
+                total_gain / ended as f64
+            },
             emergencies,
         });
     }

@@ -160,7 +160,9 @@ impl HostConfig {
         let d = &self.dynamics;
         let probabilities = [self.switch_probability, d.shock_probability];
         if probabilities.iter().any(|p| !(0.0..=1.0).contains(p)) {
-            return Err(Error::InvalidHost("probabilities must lie in [0, 1]".into()));
+            return Err(Error::InvalidHost(
+                "probabilities must lie in [0, 1]".into(),
+            ));
         }
         let numbers = [
             d.novelty_reversion,
@@ -304,8 +306,11 @@ impl Host {
             self.context = (self.context + jump) % self.config.contexts.len();
         }
         let cfg_ctx = &self.config.contexts[self.context];
-        let (tolerance, novelty_mean, volatility_mean) =
-            (cfg_ctx.tolerance, cfg_ctx.novelty_mean, cfg_ctx.volatility_mean);
+        let (tolerance, novelty_mean, volatility_mean) = (
+            cfg_ctx.tolerance,
+            cfg_ctx.novelty_mean,
+            cfg_ctx.volatility_mean,
+        );
         let e = if decision.action.is_entropy_step() {
             decision.entropy_factor
         } else {

@@ -155,10 +155,7 @@ pub fn run(
         }
         let mut ended = false;
         for event in feedback.drain_events() {
-            if let Event::ExplorationEnded {
-                profile, gain, ..
-            } = event
-            {
+            if let Event::ExplorationEnded { profile, gain, .. } = event {
                 ended = true;
                 if gain < LOW_VALUE_GAIN {
                     low += 1;

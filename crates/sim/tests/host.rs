@@ -23,7 +23,16 @@ fn same_seed_same_run_bit_for_bit() {
     let go = |seed| {
         let mut l = CreativeLoop::new(Config::default()).unwrap();
         let mut h = Host::new(HostConfig::seeded(seed)).unwrap();
-        run(&mut l, &mut h, 20_000, RunOptions { trace_every: 7, keep_history: true }, |_| {})
+        run(
+            &mut l,
+            &mut h,
+            20_000,
+            RunOptions {
+                trace_every: 7,
+                keep_history: true,
+            },
+            |_| {},
+        )
     };
     let (a, b) = (go(3), go(3));
     assert_eq!(a, b);
@@ -62,13 +71,23 @@ fn entropy_beyond_tolerance_hurts_quality() {
         gentle.apply(&decision(Action::ContinueExploration, 0.3));
         harsh.apply(&decision(Action::ContinueExploration, 0.9));
     }
-    assert!(gentle.observe().aesthetic_score.unwrap() > harsh.observe().aesthetic_score.unwrap() + 0.15);
+    assert!(
+        gentle.observe().aesthetic_score.unwrap() > harsh.observe().aesthetic_score.unwrap() + 0.15
+    );
 }
 
 #[test]
 fn invalid_hosts_are_refused() {
-    assert!(Host::new(HostConfig { contexts: vec![], ..HostConfig::default() }).is_err());
-    assert!(Host::new(HostConfig { switch_probability: 2.0, ..HostConfig::default() }).is_err());
+    assert!(Host::new(HostConfig {
+        contexts: vec![],
+        ..HostConfig::default()
+    })
+    .is_err());
+    assert!(Host::new(HostConfig {
+        switch_probability: 2.0,
+        ..HostConfig::default()
+    })
+    .is_err());
 }
 
 #[test]
@@ -78,6 +97,15 @@ fn comparison_runs_every_policy_on_the_same_seeds() {
     for r in &c.results {
         assert_eq!(r.cumulative_gains.len(), 8);
         assert!(r.ci95.is_finite() && r.mean_cumulative_gain.is_finite());
-        println!("{:?} mean {:.3} ± {:.3}, low-value {:.3}, n {} mean gain {:.4} emerg {}", r.policy, r.mean_cumulative_gain, r.ci95, r.low_value_share, r.explorations, r.mean_gain, r.emergencies);
+        println!(
+            "{:?} mean {:.3} ± {:.3}, low-value {:.3}, n {} mean gain {:.4} emerg {}",
+            r.policy,
+            r.mean_cumulative_gain,
+            r.ci95,
+            r.low_value_share,
+            r.explorations,
+            r.mean_gain,
+            r.emergencies
+        );
     }
 }
