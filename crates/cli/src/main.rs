@@ -4,6 +4,7 @@
 //! - `crefl replay` turns recorded states (JSON Lines) into decisions.
 //! - `crefl pretrain` fits the quality model from past explorations.
 //! - `crefl profiles` prints or draws every profile's shape.
+//! - `crefl rollout bucket` prints a user's sticky rollout bucket.
 //! - `crefl config --print-default` prints the full default configuration.
 
 mod common;
@@ -12,6 +13,7 @@ mod plot;
 mod pretrain;
 mod profiles;
 mod replay;
+mod rollout;
 mod simulate;
 
 use std::path::PathBuf;
@@ -37,6 +39,8 @@ enum Command {
     Pretrain(pretrain::PretrainArgs),
     /// Print or draw every registered profile's shape.
     Profiles(profiles::ProfilesArgs),
+    /// Sticky rollout bucketing.
+    Rollout(rollout::RolloutArgs),
     /// Show the configuration.
     Config(ConfigArgs),
 }
@@ -68,6 +72,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Replay(args) => replay::run(&args),
         Command::Pretrain(args) => pretrain::run(&args),
         Command::Profiles(args) => profiles::run(&args),
+        Command::Rollout(args) => rollout::run(&args),
         Command::Config(args) => {
             if let Some(path) = args.check {
                 let config = common::load_config(Some(&path))?;

@@ -17,6 +17,9 @@ const SHAPES: [RGBColor; 6] = [
     RGBColor(140, 86, 75),
 ];
 
+/// A line of the timeline: its label, colour and value.
+type Series = (&'static str, RGBColor, fn(&TracePoint) -> f64);
+
 fn band_color(mode: Mode) -> Option<RGBAColor> {
     match mode {
         Mode::Stable => None,
@@ -88,7 +91,7 @@ pub fn timeline(trace: &[TracePoint], steps: u64, seed: u64) -> Result<String> {
                     });
             }
         }
-        let series: [(&str, RGBColor, fn(&TracePoint) -> f64); 3] = [
+        let series: [Series; 3] = [
             ("novelty", NOVELTY, |p| p.novelty),
             ("aesthetic score", AESTHETIC, |p| p.aesthetic_score),
             ("entropy factor", ENTROPY, |p| p.entropy_factor),

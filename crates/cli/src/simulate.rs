@@ -43,6 +43,13 @@ pub struct SimulateArgs {
     /// Seeds for --compare: 1, 2, …, N.
     #[arg(long, default_value_t = 10, requires = "compare")]
     pub seeds: u64,
+    /// Run an A/B test (control: constant profile, treatment: adaptive) over simulated users
+    /// and print its report.
+    #[arg(long, conflicts_with_all = ["compare", "plot", "export_history"])]
+    pub ab: bool,
+    /// Steps each simulated user stays for, with --ab.
+    #[arg(long, default_value_t = 500, requires = "ab")]
+    pub session_steps: u64,
 }
 
 /// A progress bar that appears only on a terminal, and only once a run has taken a second.
@@ -91,6 +98,20 @@ impl Progress {
 pub fn run(args: &SimulateArgs) -> Result<ExitCode> {
     if args.compare {
         return run_compare(args);
+    }
+    if args.ab {
+        let (config, _) = builder(&args.common)?;
+        let report =
+            crate::rollout::simulate_ab(&config, args.steps, args.seed, args.session_steps)?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            print!(
+                "{}",
+                crate::rollout::report_text(&report, args.steps, args.session_steps)
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
     }
     let (_, builder) = builder(&args.common)?;
     let mut feedback = builder.build()?;

@@ -345,3 +345,72 @@ fn compare_reports_every_policy() {
     let o = crefl(&["simulate", "--compare", "--seeds", "1"]);
     assert_eq!(o.status.code(), Some(1));
 }
+
+#[test]
+fn rollout_bucket_prints_text_and_json() {
+    let o = crefl(&[
+        "rollout",
+        "bucket",
+        "--group",
+        "AB12A",
+        "--user",
+        "122",
+        "--percent",
+        "50",
+    ]);
+    assert!(o.status.success());
+    assert!(
+        stdout(&o).contains("inside a 50% rollout"),
+        "{}",
+        stdout(&o)
+    );
+    let o = crefl(&[
+        "rollout",
+        "bucket",
+        "--group",
+        "AB12A",
+        "--user",
+        "155",
+        "--percent",
+        "50",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["group"], "AB12A");
+    assert_eq!(v["user"], "155");
+    assert!(v["bucket"]
+        .as_u64()
+        .is_some_and(|b| (51..=100).contains(&b)));
+    assert_eq!(v["enabled"], false);
+    let o = crefl(&["rollout", "bucket", "--group", "g", "--user", "u", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert!(v["enabled"].is_null());
+    let o = crefl(&[
+        "rollout",
+        "bucket",
+        "--group",
+        "g",
+        "--user",
+        "u",
+        "--percent",
+        "101",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn simulate_ab_prints_the_report() {
+    let o = crefl(&["simulate", "--ab", "--steps", "60000"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("control")
+            && text.contains("treatment")
+            && text.contains("treatment vs control"),
+        "{text}"
+    );
+    let o = crefl(&["simulate", "--ab", "--steps", "60000", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["arms"].as_array().map(Vec::len), Some(2));
+    assert!(v["comparisons"][0]["comparison"]["result"].is_string());
+}

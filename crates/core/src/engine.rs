@@ -200,6 +200,12 @@ impl LoopBuilder {
         builder
     }
 
+    /// The configuration the loop will have.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// Replaces the profile selector.
     #[must_use]
     pub fn selector(mut self, selector: impl ProfileSelector + 'static) -> Self {

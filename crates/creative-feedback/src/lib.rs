@@ -27,6 +27,7 @@
 //! | `profiles` | yes | the [`profiles`] module (shapes, custom-profile registry) |
 //! | `quality` | yes | the [`quality`] module (ridge gain model, batch fitting) |
 //! | `serde` | no | serde support and JSON snapshots for every data type |
+//! | `rollout` | no | the [`rollout`] module: sticky bucketing, gradual rollout, A/B tests |
 //! | `sim` | no | the [`sim`] module: a seeded synthetic host |
 //!
 //! Without default features only the loop itself is exported:
@@ -49,6 +50,12 @@ pub mod profiles {
 #[cfg(feature = "quality")]
 pub mod quality {
     pub use creative_feedback_quality::*;
+}
+
+/// Sticky, Unleash-compatible bucketing, gradual rollout and A/B tests.
+#[cfg(feature = "rollout")]
+pub mod rollout {
+    pub use creative_feedback_rollout::*;
 }
 
 /// A seeded synthetic host for demos, end-to-end tests and benchmarks.

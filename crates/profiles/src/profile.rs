@@ -215,7 +215,7 @@ pub(crate) fn sin_turns(turns: f64) -> f64 {
     // instructions, and the rounded integer's low bits give the quadrant.
     const ROUND: f64 = 6_755_399_441_055_744.0;
     let quarters = turns * 4.0;
-    if !(quarters.abs() < 1e15) {
+    if quarters.is_nan() || quarters.abs() >= 1e15 {
         return (2.0 * PI * turns).sin();
     }
     let shifted = quarters + ROUND;

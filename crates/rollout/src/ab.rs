@@ -1,0 +1,296 @@
+//! A/B tests of profile policies with sticky, weighted arms.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use creative_feedback_core::{
+    DefaultSelector, Event, LoopBuilder, OutcomeKind, Profile, ProfileSelector, SelectionContext,
+    SelectorConfig,
+};
+
+use crate::bucket::variant;
+use crate::stats::{welch, Accumulator, ArmStats, Comparison};
+use crate::Error;
+
+/// What an arm does when an exploration starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum ArmPolicy {
+    /// Always the constant profile (the plain behaviour).
+    Constant,
+    /// The default selector's adaptive choice.
+    Adaptive,
+}
+
+/// One arm of an experiment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Arm {
+    /// Its name in reports and metrics.
+    pub name: String,
+    /// Its share of users, relative to the other weights.
+    pub weight: u32,
+    /// What it does.
+    pub policy: ArmPolicy,
+}
+
+impl Arm {
+    /// An arm.
+    #[must_use]
+    pub fn new(name: &str, weight: u32, policy: ArmPolicy) -> Self {
+        Self {
+            name: name.to_owned(),
+            weight,
+            policy,
+        }
+    }
+}
+
+/// An arm's report.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ArmReport {
+    /// The arm.
+    pub arm: Arm,
+    /// Its outcome statistics.
+    pub stats: ArmStats,
+}
+
+/// One arm compared with the control arm.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ArmComparison {
+    /// The arm compared.
+    pub arm: String,
+    /// The control arm.
+    pub control: String,
+    /// The result.
+    pub comparison: Comparison,
+}
+
+/// The experiment's report.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct AbReport {
+    /// The group id users are hashed with.
+    pub group: String,
+    /// Every arm, the control first.
+    pub arms: Vec<ArmReport>,
+    /// Every other arm against the control.
+    pub comparisons: Vec<ArmComparison>,
+}
+
+#[derive(Debug, Default)]
+struct Tally {
+    stats: Vec<Accumulator>,
+    current: Option<usize>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    group: Box<str>,
+    arms: Vec<Arm>,
+    weights: Vec<u32>,
+    success_gain: f64,
+    tally: Mutex<Tally>,
+}
+
+/// An A/B test: users are assigned to weighted arms by Unleash's variant hashing
+/// (`murmur3("{group}:{user_id}")`, seed 86028157, modulo the total weight), computed and never
+/// stored. The first arm is the control.
+///
+/// Install its selector on the loop and feed it every drained event; it attributes each ended
+/// exploration (completed or pruned; aborted ones are not the arm's doing) to the arm that chose
+/// its profile.
+///
+/// ```
+/// use creative_feedback_core::{Config, CreativeLoop, State};
+/// use creative_feedback_rollout::Experiment;
+///
+/// let experiment = Experiment::control_treatment("profiles-ab")?;
+/// let mut feedback = experiment.install(CreativeLoop::builder(Config::default())).build()?;
+/// feedback.update(&State::new(0.15, 0.6).with_attribute("user_id", "u-1"))?;
+/// for event in feedback.drain_events() {
+///     experiment.record(&event);
+/// }
+/// let report = experiment.report();
+/// assert_eq!(report.arms.len(), 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Experiment {
+    shared: Arc<Shared>,
+}
+
+impl Experiment {
+    /// The default experiment: `control` (constant, 50) and `treatment` (adaptive, 50).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EmptyGroup`] for an empty group id.
+    pub fn control_treatment(group: &str) -> Result<Self, Error> {
+        Self::new(
+            group,
+            vec![
+                Arm::new("control", 50, ArmPolicy::Constant),
+                Arm::new("treatment", 50, ArmPolicy::Adaptive),
+            ],
+            0.1,
+        )
+    }
+
+    /// An experiment with these arms (the first is the control); `success_gain` decides which
+    /// explorations count as successful in the statistics.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EmptyGroup`], [`Error::NoArms`], [`Error::DuplicateArm`], or
+    /// [`Error::ZeroWeights`] when every weight is 0.
+    pub fn new(group: &str, arms: Vec<Arm>, success_gain: f64) -> Result<Self, Error> {
+        if group.is_empty() {
+            return Err(Error::EmptyGroup);
+        }
+        if arms.is_empty() {
+            return Err(Error::NoArms);
+        }
+        for (i, arm) in arms.iter().enumerate() {
+            if arms[..i].iter().any(|a| a.name == arm.name) {
+                return Err(Error::DuplicateArm(arm.name.clone()));
+            }
+        }
+        if arms.iter().all(|a| a.weight == 0) {
+            return Err(Error::ZeroWeights);
+        }
+        let weights = arms.iter().map(|a| a.weight).collect();
+        let tally = Tally {
+            stats: vec![Accumulator::default(); arms.len()],
+            current: None,
+        };
+        Ok(Self {
+            shared: Arc::new(Shared {
+                group: group.into(),
+                arms,
+                weights,
+                success_gain,
+                tally: Mutex::new(tally),
+            }),
+        })
+    }
+
+    /// The arms, the control first.
+    #[must_use]
+    pub fn arms(&self) -> &[Arm] {
+        &self.shared.arms
+    }
+
+    /// The arm `user` is in.
+    #[must_use]
+    pub fn arm_for(&self, user: &str) -> &Arm {
+        let index = variant(&self.shared.group, user, &self.shared.weights).unwrap_or(0);
+        &self.shared.arms[index]
+    }
+
+    fn arm_index(&self, user: &str) -> usize {
+        variant(&self.shared.group, user, &self.shared.weights).unwrap_or(0)
+    }
+
+    /// The selector to install on the loop; adaptive arms use the default selector with
+    /// `config`.
+    #[must_use]
+    pub fn selector(&self, config: SelectorConfig) -> ExperimentSelector {
+        ExperimentSelector {
+            experiment: self.clone(),
+            adaptive: DefaultSelector::new(config),
+        }
+    }
+
+    /// Installs the selector on a loop builder.
+    #[must_use]
+    pub fn install(&self, builder: LoopBuilder) -> LoopBuilder {
+        let selector = self.selector(builder.config().selector.clone());
+        builder.selector(selector)
+    }
+
+    /// Feeds one event drained from the loop; ended explorations are attributed to their arm.
+    pub fn record(&self, event: &Event) {
+        let Event::ExplorationEnded { outcome, gain, .. } = event else {
+            return;
+        };
+        let mut tally = self
+            .shared
+            .tally
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let Some(arm) = tally.current.take() else {
+            return;
+        };
+        if *outcome != OutcomeKind::Aborted {
+            if let Some(acc) = tally.stats.get_mut(arm) {
+                acc.add(*gain, *gain > self.shared.success_gain);
+            }
+        }
+    }
+
+    /// The statistics of each arm and every arm against the control.
+    #[must_use]
+    pub fn report(&self) -> AbReport {
+        let stats: Vec<ArmStats> = {
+            let tally = self
+                .shared
+                .tally
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            tally.stats.iter().map(Accumulator::stats).collect()
+        };
+        let arms: Vec<ArmReport> = self
+            .shared
+            .arms
+            .iter()
+            .zip(&stats)
+            .map(|(arm, stats)| ArmReport {
+                arm: arm.clone(),
+                stats: *stats,
+            })
+            .collect();
+        let control = &arms[0];
+        let comparisons = arms[1..]
+            .iter()
+            .map(|a| ArmComparison {
+                arm: a.arm.name.clone(),
+                control: control.arm.name.clone(),
+                comparison: welch(&a.stats, &control.stats),
+            })
+            .collect();
+        AbReport {
+            group: self.shared.group.to_string(),
+            arms,
+            comparisons,
+        }
+    }
+}
+
+/// Chooses each exploration's profile by the arm of the user who triggered it.
+#[derive(Debug)]
+pub struct ExperimentSelector {
+    experiment: Experiment,
+    adaptive: DefaultSelector,
+}
+
+impl ProfileSelector for ExperimentSelector {
+    fn select(&mut self, ctx: &SelectionContext<'_>) -> Profile {
+        let arm = self.experiment.arm_index(ctx.observation.user_id());
+        {
+            let mut tally = self
+                .experiment
+                .shared
+                .tally
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            tally.current = Some(arm);
+        }
+        match self.experiment.shared.arms[arm].policy {
+            ArmPolicy::Constant => Profile::Constant,
+            ArmPolicy::Adaptive => self.adaptive.choose(&ctx.observation),
+        }
+    }
+}
