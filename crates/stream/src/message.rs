@@ -1,0 +1,69 @@
+//! What sinks receive: an event or a metrics snapshot, with a wall-clock timestamp.
+
+use creative_feedback_core::{Event, Metrics};
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
+
+/// One streamed item.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Payload {
+    /// A transition: delivered to every sink, exactly once, in order.
+    Event(Event),
+    /// A periodic metrics snapshot: dropped first when a queue overflows.
+    Snapshot(Box<Metrics>),
+}
+
+/// A payload with the time it was handed to the dispatcher (Unix time, milliseconds).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    /// Milliseconds since the Unix epoch, from the dispatcher's clock.
+    pub timestamp_ms: u64,
+    /// What happened.
+    pub payload: Payload,
+}
+
+impl Message {
+    /// Whether this is an event (as opposed to a snapshot).
+    #[must_use]
+    pub fn is_event(&self) -> bool {
+        matches!(self.payload, Payload::Event(_))
+    }
+
+    /// The message in the WebSocket envelope of the guide's `WebSocketMetricStreamer`:
+    /// `{"type": "creativity_metric", "timestamp": <Unix seconds>, "data": {…}}`, where `data` is
+    /// an event (`{"event": "mode_changed", …}`) or `{"event": "snapshot", "metrics": {…}}`.
+    #[must_use]
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(&Envelope(self)).unwrap_or_else(|e| {
+            format!(r#"{{"type":"creativity_metric","error":"{}"}}"#, e.to_string().replace('"', "'"))
+        })
+    }
+}
+
+struct Envelope<'a>(&'a Message);
+
+struct Data<'a>(&'a Payload);
+
+impl Serialize for Data<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Payload::Event(event) => event.serialize(s),
+            Payload::Snapshot(metrics) => {
+                let mut map = s.serialize_map(Some(2))?;
+                map.serialize_entry("event", "snapshot")?;
+                map.serialize_entry("metrics", metrics)?;
+                map.end()
+            }
+        }
+    }
+}
+
+impl Serialize for Envelope<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(3))?;
+        map.serialize_entry("type", "creativity_metric")?;
+        map.serialize_entry("timestamp", &(self.0.timestamp_ms as f64 / 1000.0))?;
+        map.serialize_entry("data", &Data(&self.0.payload))?;
+        map.end()
+    }
+}

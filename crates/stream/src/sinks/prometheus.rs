@@ -1,0 +1,306 @@
+//! Prometheus metrics, recorded through the `metrics` facade into a
+//! `metrics-exporter-prometheus` recorder owned by the exporter (no global state).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
+use creative_feedback_core::{Event, Metrics, Mode, OutcomeKind};
+use metrics::{Counter, Gauge, Histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+
+use crate::dispatcher::{Sink, SinkStats};
+use crate::message::{Message, Payload};
+use crate::{Error, SinkError};
+
+/// The default metric-name prefix.
+pub const DEFAULT_PREFIX: &str = "creative_feedback";
+
+const DURATION_BUCKETS: &[f64] = &[10.0, 25.0, 50.0, 75.0, 100.0, 125.0, 150.0, 175.0, 200.0, 300.0];
+const GAIN_BUCKETS: &[f64] = &[-0.5, -0.2, -0.1, -0.05, 0.0, 0.05, 0.1, 0.2, 0.5];
+
+/// The metrics an exporter publishes, by suffix (the full name is `{prefix}_{suffix}`).
+pub const METRIC_SUFFIXES: &[&str] = &[
+    "cumulative_gain",
+    "mode",
+    "steps_total",
+    "explorations_started_total",
+    "explorations_total",
+    "exploration_duration_steps",
+    "predicted_gain",
+    "actual_gain",
+    "errors_total",
+    "input_corrections_total",
+    "rejected_inputs_total",
+    "emergency_stops_total",
+    "stream_dropped_total",
+];
+
+struct Fixed {
+    cumulative_gain: Gauge,
+    modes: [Gauge; 4],
+    steps: Counter,
+    errors: Counter,
+    input_corrections: Counter,
+    rejected_inputs: Counter,
+    emergency_stops: Counter,
+    duration: Histogram,
+    predicted: Histogram,
+    actual: Histogram,
+}
+
+#[derive(Default)]
+struct Labelled {
+    started: HashMap<String, Counter>,
+    ended: HashMap<(String, OutcomeKind), Counter>,
+    dropped: HashMap<String, Counter>,
+}
+
+/// Records the loop's messages as Prometheus metrics and renders the exposition format.
+///
+/// Names follow Prometheus conventions (`_total` counters, unit suffixes) under a configurable
+/// prefix, default `creative_feedback`:
+///
+/// | metric | type | labels | meaning |
+/// |---|---|---|---|
+/// | `{prefix}_cumulative_gain` | gauge | | sum of the gains of all ended explorations |
+/// | `{prefix}_mode` | gauge | `mode` | 1 for the current mode, 0 for the others |
+/// | `{prefix}_steps_total` | counter | | accepted steps |
+/// | `{prefix}_explorations_started_total` | counter | `profile` | explorations started |
+/// | `{prefix}_explorations_total` | counter | `profile`, `outcome` | explorations ended |
+/// | `{prefix}_exploration_duration_steps` | histogram | | planned duration of ended explorations |
+/// | `{prefix}_predicted_gain` | histogram | | prediction at the start of explorations that ended |
+/// | `{prefix}_actual_gain` | histogram | | gain of ended explorations |
+/// | `{prefix}_errors_total` | counter | | failures of user code |
+/// | `{prefix}_input_corrections_total` | counter | | input corrections |
+/// | `{prefix}_rejected_inputs_total` | counter | | rejected states |
+/// | `{prefix}_emergency_stops_total` | counter | | emergency entries |
+/// | `{prefix}_stream_dropped_total` | counter | `sink` | messages a sink's queue dropped |
+///
+/// Counters that come from snapshots (`steps`, `errors`, `input_corrections`, …) are set to
+/// the loop's own values, so they are exact at every snapshot; the others are counted from
+/// events, which are never lost.
+pub struct PrometheusExporter {
+    prefix: String,
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+    fixed: Fixed,
+    labelled: Mutex<Labelled>,
+}
+
+impl std::fmt::Debug for PrometheusExporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrometheusExporter").field("prefix", &self.prefix).finish_non_exhaustive()
+    }
+}
+
+fn valid_prefix(prefix: &str) -> bool {
+    let mut bytes = prefix.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+impl PrometheusExporter {
+    /// An exporter with the default prefix.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Prometheus`] if the recorder cannot be built.
+    pub fn new() -> Result<Self, Error> {
+        Self::with_prefix(DEFAULT_PREFIX)
+    }
+
+    /// An exporter whose metric names start with `prefix` (letters, digits and `_`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidSetting`] for a prefix that is not a valid metric name;
+    /// [`Error::Prometheus`] if the recorder cannot be built.
+    pub fn with_prefix(prefix: &str) -> Result<Self, Error> {
+        if !valid_prefix(prefix) {
+            return Err(Error::InvalidSetting(
+                "the metric prefix must match [a-zA-Z_][a-zA-Z0-9_]*",
+            ));
+        }
+        let name = |suffix: &str| format!("{prefix}_{suffix}");
+        let mut builder = PrometheusBuilder::new();
+        for (suffix, buckets) in [
+            ("exploration_duration_steps", DURATION_BUCKETS),
+            ("predicted_gain", GAIN_BUCKETS),
+            ("actual_gain", GAIN_BUCKETS),
+        ] {
+            builder = builder
+                .set_buckets_for_metric(Matcher::Full(name(suffix)), buckets)
+                .map_err(|e| Error::Prometheus(e.to_string()))?;
+        }
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        let fixed = metrics::with_local_recorder(&recorder, || {
+            describe(prefix);
+            let mode = |m: Mode| metrics::gauge!(name("mode"), "mode" => m.as_str());
+            let fixed = Fixed {
+                cumulative_gain: metrics::gauge!(name("cumulative_gain")),
+                modes: [
+                    mode(Mode::Stable),
+                    mode(Mode::Exploring),
+                    mode(Mode::Recovering),
+                    mode(Mode::Emergency),
+                ],
+                steps: metrics::counter!(name("steps_total")),
+                errors: metrics::counter!(name("errors_total")),
+                input_corrections: metrics::counter!(name("input_corrections_total")),
+                rejected_inputs: metrics::counter!(name("rejected_inputs_total")),
+                emergency_stops: metrics::counter!(name("emergency_stops_total")),
+                duration: metrics::histogram!(name("exploration_duration_steps")),
+                predicted: metrics::histogram!(name("predicted_gain")),
+                actual: metrics::histogram!(name("actual_gain")),
+            };
+            fixed
+        });
+        let exporter = Self {
+            prefix: prefix.to_owned(),
+            recorder,
+            handle,
+            fixed,
+            labelled: Mutex::new(Labelled::default()),
+        };
+        exporter.set_mode(Mode::Stable);
+        Ok(exporter)
+    }
+
+    /// The metric-name prefix.
+    #[must_use]
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    fn set_mode(&self, mode: Mode) {
+        for (gauge, m) in self.fixed.modes.iter().zip(Mode::ALL) {
+            gauge.set(if *m == mode { 1.0 } else { 0.0 });
+        }
+    }
+
+    /// Records one message.
+    pub fn record(&self, message: &Message) {
+        match &message.payload {
+            Payload::Event(event) => self.record_event(event),
+            Payload::Snapshot(metrics) => self.record_metrics(metrics),
+        }
+    }
+
+    /// Records one event.
+    pub fn record_event(&self, event: &Event) {
+        let f = &self.fixed;
+        match event {
+            Event::ModeChanged { to, cumulative_gain, .. } => {
+                self.set_mode(*to);
+                f.cumulative_gain.set(*cumulative_gain);
+            }
+            Event::ExplorationStarted { profile, .. } => {
+                let counter = self.labelled_counter(|l| &mut l.started, profile.to_string(), |prefix, p| {
+                    metrics::counter!(format!("{prefix}_explorations_started_total"), "profile" => p.clone())
+                });
+                counter.increment(1);
+            }
+            Event::ExplorationEnded { profile, outcome, gain, duration, predicted_gain, cumulative_gain, .. } => {
+                let key = (profile.to_string(), *outcome);
+                let counter = self.labelled_counter(|l| &mut l.ended, key, |prefix, (p, o)| {
+                    metrics::counter!(format!("{prefix}_explorations_total"), "profile" => p.clone(), "outcome" => o.as_str())
+                });
+                counter.increment(1);
+                f.duration.record(f64::from(*duration));
+                f.actual.record(*gain);
+                if let Some(p) = predicted_gain {
+                    f.predicted.record(*p);
+                }
+                f.cumulative_gain.set(*cumulative_gain);
+            }
+            Event::InputCorrected { .. } => {}
+        }
+    }
+
+    /// Records a metrics snapshot: the current mode, the cumulative gain and the loop's counters.
+    pub fn record_metrics(&self, m: &Metrics) {
+        let f = &self.fixed;
+        self.set_mode(m.mode);
+        f.cumulative_gain.set(m.cumulative_gain);
+        f.steps.absolute(m.steps);
+        f.errors.absolute(m.counters.errors);
+        f.input_corrections.absolute(m.counters.input_corrections);
+        f.rejected_inputs.absolute(m.counters.rejected_inputs);
+        f.emergency_stops.absolute(m.counters.emergency_stops);
+    }
+
+    /// Records the dispatcher's drop counts, by sink.
+    pub fn record_stream_stats(&self, stats: &[SinkStats]) {
+        for s in stats {
+            let counter = self.labelled_counter(|l| &mut l.dropped, s.name.clone(), |prefix, sink| {
+                metrics::counter!(format!("{prefix}_stream_dropped_total"), "sink" => sink.clone())
+            });
+            counter.absolute(s.dropped());
+        }
+    }
+
+    fn labelled_counter<K: std::hash::Hash + Eq + Clone>(
+        &self,
+        map: impl Fn(&mut Labelled) -> &mut HashMap<K, Counter>,
+        key: K,
+        register: impl Fn(&str, &K) -> Counter,
+    ) -> Counter {
+        let mut labelled = self.labelled.lock().unwrap_or_else(PoisonError::into_inner);
+        map(&mut labelled)
+            .entry(key)
+            .or_insert_with_key(|k| metrics::with_local_recorder(&self.recorder, || register(&self.prefix, k)))
+            .clone()
+    }
+
+    /// The exposition in Prometheus text format (also what node_exporter's textfile collector
+    /// reads).
+    #[must_use]
+    pub fn render(&self) -> String {
+        self.handle.render()
+    }
+}
+
+fn describe(prefix: &str) {
+    let n = |suffix: &str| format!("{prefix}_{suffix}");
+    metrics::describe_gauge!(n("cumulative_gain"), "Sum of the creative gains of all ended explorations.");
+    metrics::describe_gauge!(n("mode"), "1 for the loop's current mode, 0 for the others.");
+    metrics::describe_counter!(n("steps_total"), "Accepted steps.");
+    metrics::describe_counter!(n("explorations_started_total"), "Explorations started, by profile.");
+    metrics::describe_counter!(n("explorations_total"), "Explorations ended, by profile and outcome.");
+    metrics::describe_histogram!(n("exploration_duration_steps"), "Planned duration of ended explorations, in steps.");
+    metrics::describe_histogram!(n("predicted_gain"), "Predicted gain of explorations that ended (when predicted).");
+    metrics::describe_histogram!(n("actual_gain"), "Creative gain of ended explorations.");
+    metrics::describe_counter!(n("errors_total"), "Failures of user-supplied code (profiles, selectors, predictors).");
+    metrics::describe_counter!(n("input_corrections_total"), "Input fields corrected (defaults, clamps, infinite instability).");
+    metrics::describe_counter!(n("rejected_inputs_total"), "States rejected as invalid.");
+    metrics::describe_counter!(n("emergency_stops_total"), "Emergency halts entered.");
+    metrics::describe_counter!(n("stream_dropped_total"), "Messages dropped by a metric sink's queue, by sink.");
+}
+
+/// The exporter as a sink; share the exporter (an `Arc`) with whatever serves `/metrics`.
+#[derive(Debug, Clone)]
+pub struct PrometheusSink {
+    exporter: Arc<PrometheusExporter>,
+}
+
+impl PrometheusSink {
+    /// A sink recording into `exporter`.
+    #[must_use]
+    pub fn new(exporter: Arc<PrometheusExporter>) -> Self {
+        Self { exporter }
+    }
+}
+
+#[async_trait]
+impl Sink for PrometheusSink {
+    fn name(&self) -> &str {
+        "prometheus"
+    }
+
+    async fn send(&mut self, message: &Message) -> Result<(), SinkError> {
+        self.exporter.record(message);
+        Ok(())
+    }
+}
