@@ -32,6 +32,13 @@ fn run(mut cmd: Command) -> Result<()> {
     Ok(())
 }
 
+/// Examples that live in a crate because they need its optional features.
+const CRATE_EXAMPLES: &[(&str, &str)] = &[
+    ("creative-feedback-stream", "structured_logs"),
+    ("creative-feedback-stream", "prometheus_export"),
+    ("creative-feedback-stream", "websocket_stream"),
+];
+
 /// The example names declared in `examples/Cargo.toml`, in order.
 fn example_names(manifest: &str) -> Vec<String> {
     let mut names = Vec::new();
@@ -70,6 +77,22 @@ fn examples() -> Result<()> {
             &name,
         ]);
         cmd.stdout(std::process::Stdio::null());
+        run(cmd)?;
+    }
+    // Crate examples that need features (declared with required-features).
+    for (package, example) in CRATE_EXAMPLES {
+        let mut cmd = cargo();
+        cmd.args([
+            "run",
+            "--quiet",
+            "--package",
+            package,
+            "--all-features",
+            "--example",
+            example,
+        ]);
+        cmd.stdout(std::process::Stdio::null());
+        cmd.stderr(std::process::Stdio::null());
         run(cmd)?;
     }
     Ok(())

@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use creative_feedback::stream::PrometheusExporter;
 use creative_feedback::{Config, CreativeLoop, LoopBuilder, QualityModel};
 
 use crate::LoopArgs;
@@ -58,5 +59,25 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .and_then(|()| file.sync_all())
         .with_context(|| format!("cannot write {}", tmp.display()))?;
     fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// A Prometheus exporter when `--metrics-out` is given.
+pub fn metrics_exporter(path: Option<&Path>) -> Result<Option<PrometheusExporter>> {
+    path.map(|_| PrometheusExporter::new().context("cannot set up Prometheus metrics"))
+        .transpose()
+}
+
+/// Records the loop's final metrics and writes the exposition (node_exporter's textfile
+/// collector reads this format; the file is replaced atomically).
+pub fn write_metrics(
+    exporter: Option<&PrometheusExporter>,
+    feedback: &CreativeLoop,
+    path: Option<&Path>,
+) -> Result<()> {
+    if let (Some(exporter), Some(path)) = (exporter, path) {
+        exporter.record_metrics(&feedback.metrics());
+        write_atomic(path, exporter.render().as_bytes())?;
+    }
     Ok(())
 }

@@ -10,7 +10,7 @@ use clap::Args;
 use creative_feedback::{FieldError, State};
 use serde::Serialize;
 
-use crate::common::builder;
+use crate::common::{builder, metrics_exporter, write_metrics};
 use crate::LoopArgs;
 
 #[derive(Debug, Args)]
@@ -23,6 +23,9 @@ pub struct ReplayArgs {
     /// Where to write decisions, one per line (standard output when absent).
     #[arg(long, value_name = "FILE.jsonl")]
     pub out: Option<PathBuf>,
+    /// Write the final Prometheus exposition to this file (node_exporter's textfile format).
+    #[arg(long, value_name = "FILE.prom")]
+    pub metrics_out: Option<PathBuf>,
     /// Keep going past invalid lines: each gets an error object in the output instead of a
     /// decision, and is counted.
     #[arg(long)]
@@ -55,6 +58,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         None => Box::new(io::stdout().lock()),
     };
     let mut out = BufWriter::new(output);
+    let exporter = metrics_exporter(args.metrics_out.as_deref())?;
     let (mut lines, mut decisions, mut invalid) = (0usize, 0u64, 0u64);
     let mut failure = None;
     for (i, line) in input.split(b'\n').enumerate() {
@@ -78,7 +82,11 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
                 decisions += 1;
                 serde_json::to_writer(&mut out, &decision)?;
                 out.write_all(b"\n")?;
-                feedback.drain_events().for_each(drop);
+                for event in feedback.drain_events() {
+                    if let Some(e) = &exporter {
+                        e.record_event(&event);
+                    }
+                }
             }
             Err((error, fields)) => {
                 invalid += 1;
@@ -100,6 +108,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         }
     }
     out.flush().context("cannot write the decisions")?;
+    write_metrics(exporter.as_ref(), &feedback, args.metrics_out.as_deref())?;
     let c = feedback.counters();
     eprintln!(
         "replayed {lines} states: {decisions} decisions, {invalid} invalid{}; {} explorations \

@@ -14,7 +14,7 @@ use creative_feedback::sim::{
 use creative_feedback::FEATURE_NAMES;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::common::{builder, write_atomic};
+use crate::common::{builder, metrics_exporter, write_atomic, write_metrics};
 use crate::{plot, LoopArgs};
 
 #[derive(Debug, Args)]
@@ -47,6 +47,9 @@ pub struct SimulateArgs {
     /// and print its report.
     #[arg(long, conflicts_with_all = ["compare", "plot", "export_history"])]
     pub ab: bool,
+    /// Write the final Prometheus exposition to this file (node_exporter's textfile format).
+    #[arg(long, value_name = "FILE.prom")]
+    pub metrics_out: Option<PathBuf>,
     /// Steps each simulated user stays for, with --ab.
     #[arg(long, default_value_t = 500, requires = "ab")]
     pub session_steps: u64,
@@ -126,12 +129,23 @@ pub fn run(args: &SimulateArgs) -> Result<ExitCode> {
     };
     let mut progress = Progress::new(args.steps);
     let started = Instant::now();
-    let out = sim::run(&mut feedback, &mut host, args.steps, options, |done| {
-        progress.tick(done);
-    });
+    let exporter = metrics_exporter(args.metrics_out.as_deref())?;
+    let out = sim::run_with_events(
+        &mut feedback,
+        &mut host,
+        args.steps,
+        options,
+        |done| progress.tick(done),
+        |event| {
+            if let Some(e) = &exporter {
+                e.record_event(event);
+            }
+        },
+    );
     let elapsed = started.elapsed();
     progress.finish();
 
+    write_metrics(exporter.as_ref(), &feedback, args.metrics_out.as_deref())?;
     if let Some(path) = &args.plot {
         let svg = plot::timeline(&out.trace, args.steps, args.seed)?;
         write_atomic(path, svg.as_bytes())?;

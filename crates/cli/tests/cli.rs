@@ -414,3 +414,42 @@ fn simulate_ab_prints_the_report() {
     assert_eq!(v["arms"].as_array().map(Vec::len), Some(2));
     assert!(v["comparisons"][0]["comparison"]["result"].is_string());
 }
+
+#[test]
+fn metrics_out_writes_a_prometheus_textfile() {
+    let dir = tempfile::tempdir().unwrap();
+    let prom = path(dir.path(), "crefl.prom");
+    let o = crefl(&["simulate", "--steps", "20000", "--metrics-out", &prom]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = fs::read_to_string(&prom).unwrap();
+    assert!(text.contains("# TYPE creative_feedback_cumulative_gain gauge"));
+    assert!(text.contains("creative_feedback_steps_total 20000"));
+    let promtool = std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join("promtool"))
+            .find(|p| p.is_file())
+    });
+    if let Some(promtool) = promtool {
+        let check = Command::new(promtool)
+            .args(["check", "metrics"])
+            .stdin(fs::File::open(&prom).unwrap())
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "{}",
+            String::from_utf8_lossy(&check.stdout)
+        );
+    }
+    let replayed = path(dir.path(), "replay.prom");
+    let o = crefl_stdin(
+        &["replay", "--metrics-out", &replayed],
+        "{\"novelty\": 0.9, \"aesthetic_score\": 0.6}\n",
+    );
+    assert!(o.status.success());
+    let text = fs::read_to_string(&replayed).unwrap();
+    assert!(
+        text.contains("creative_feedback_explorations_started_total{profile=\"constant\"} 1"),
+        "{text}"
+    );
+}

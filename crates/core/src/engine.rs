@@ -13,8 +13,8 @@ use crate::decision::{
     Action, Decision, ExplorationInfo, Mode, Outcome, OutcomeKind, Reason, Trigger,
 };
 use crate::metrics::{
-    slope, Counters, CurrentExploration, Event, ExplorationRecord, Health, HealthReason, Metrics,
-    QualityStatus, RecentStats, Trend,
+    trend, Counters, CurrentExploration, Event, ExplorationRecord, Health, HealthReason, Metrics,
+    QualityStatus, RecentStats,
 };
 use crate::policy::{
     DefaultSelector, GainPredictor, ModelPredictor, Prediction, PredictionContext, ProfileSelector,
@@ -497,10 +497,7 @@ impl CreativeLoop {
             counters: s.counters,
             aesthetic_baseline: s.baseline,
             recent,
-            trend: Trend {
-                novelty: slope(s.trend.iter().map(|t| t.0)),
-                aesthetic_score: slope(s.trend.iter().map(|t| t.1)),
-            },
+            trend: trend(s.trend.iter()),
             current_exploration: self.current_exploration(),
             quality: QualityStatus {
                 samples_seen: self.model.samples_seen(),

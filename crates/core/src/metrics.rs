@@ -359,22 +359,27 @@ impl Health {
     }
 }
 
-/// Least-squares slope of `ys` against 0, 1, 2, … (closed form; 0 with fewer than 2 points).
-pub(crate) fn slope(ys: impl ExactSizeIterator<Item = f64> + Clone) -> f64 {
-    let n = ys.len();
-    if n < 2 {
-        return 0.0;
+/// Least-squares slopes of novelty and aesthetic score against 0, 1, 2, … in one pass, with the
+/// closed forms Σx = n(n−1)/2 and Σx² = (n−1)n(2n−1)/6 (0 with fewer than 2 points).
+pub(crate) fn trend<'a>(points: impl Iterator<Item = &'a (f64, f64)>) -> Trend {
+    let (mut n, mut sy1, mut sy2, mut sxy1, mut sxy2) = (0.0f64, 0.0, 0.0, 0.0, 0.0);
+    for &(y1, y2) in points {
+        sy1 += y1;
+        sy2 += y2;
+        sxy1 += n * y1;
+        sxy2 += n * y2;
+        n += 1.0;
     }
-    let nf = n as f64;
-    let mean_x = (nf - 1.0) / 2.0;
-    let mean_y = ys.clone().sum::<f64>() / nf;
-    let (mut sxy, mut sxx) = (0.0, 0.0);
-    for (i, y) in ys.enumerate() {
-        let dx = i as f64 - mean_x;
-        sxy += dx * (y - mean_y);
-        sxx += dx * dx;
+    if n < 2.0 {
+        return Trend::default();
     }
-    sxy / sxx
+    let sx = n * (n - 1.0) / 2.0;
+    let sxx = (n - 1.0) * n * (2.0 * n - 1.0) / 6.0;
+    let den = n * sxx - sx * sx;
+    Trend {
+        novelty: (n * sxy1 - sx * sy1) / den,
+        aesthetic_score: (n * sxy2 - sx * sy2) / den,
+    }
 }
 
 #[cfg(test)]
@@ -383,9 +388,22 @@ mod tests {
 
     #[test]
     fn slope_of_a_line_is_its_gradient() {
-        let ys = [1.0, 1.5, 2.0, 2.5];
-        assert!((slope(ys.iter().copied()) - 0.5).abs() < 1e-12);
-        assert_eq!(slope([3.0].iter().copied()), 0.0);
+        let points = [(1.0, 0.2), (1.5, 0.2), (2.0, 0.2), (2.5, 0.2)];
+        let t = trend(points.iter());
+        assert!((t.novelty - 0.5).abs() < 1e-12 && t.aesthetic_score.abs() < 1e-12);
+        assert_eq!(trend([(3.0, 1.0)].iter()), Trend::default());
+        // Noisy points: the same as the two-pass textbook formula.
+        let ys: Vec<(f64, f64)> = (0..100)
+            .map(|i| (f64::from(i % 7) * 0.1, f64::from(i % 3)))
+            .collect();
+        let n = ys.len() as f64;
+        let mx = (n - 1.0) / 2.0;
+        let my = ys.iter().map(|p| p.0).sum::<f64>() / n;
+        let (sxy, sxx) = ys.iter().enumerate().fold((0.0, 0.0), |(a, b), (i, p)| {
+            let dx = i as f64 - mx;
+            (a + dx * (p.0 - my), b + dx * dx)
+        });
+        assert!((trend(ys.iter()).novelty - sxy / sxx).abs() < 1e-12);
     }
 
     #[test]

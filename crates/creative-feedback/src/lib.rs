@@ -29,6 +29,9 @@
 //! | `serde` | no | serde support and JSON snapshots for every data type |
 //! | `rollout` | no | the [`rollout`] module: sticky bucketing, gradual rollout, A/B tests |
 //! | `sim` | no | the [`sim`] module: a seeded synthetic host |
+//! | `stream` | no | the [`stream`] module: non-blocking metric streaming (tracing, callbacks) |
+//! | `prometheus` | no | Prometheus metrics in [`stream`] (implies `stream`) |
+//! | `websocket` | no | the WebSocket client sink in [`stream`] (implies `stream`) |
 //!
 //! Without default features only the loop itself is exported:
 //!
@@ -56,6 +59,12 @@ pub mod quality {
 #[cfg(feature = "rollout")]
 pub mod rollout {
     pub use creative_feedback_rollout::*;
+}
+
+/// Metric streaming: the non-blocking dispatcher and its sinks.
+#[cfg(feature = "stream")]
+pub mod stream {
+    pub use creative_feedback_stream::*;
 }
 
 /// A seeded synthetic host for demos, end-to-end tests and benchmarks.

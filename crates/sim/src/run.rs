@@ -126,7 +126,19 @@ pub fn run(
     host: &mut Host,
     steps: u64,
     options: RunOptions,
+    progress: impl FnMut(u64),
+) -> RunOutput {
+    run_with_events(feedback, host, steps, options, progress, |_| {})
+}
+
+/// [`run`], also handing every event the loop emits to `on_event`, in order.
+pub fn run_with_events(
+    feedback: &mut CreativeLoop,
+    host: &mut Host,
+    steps: u64,
+    options: RunOptions,
     mut progress: impl FnMut(u64),
+    mut on_event: impl FnMut(&creative_feedback_core::Event),
 ) -> RunOutput {
     let mut mode_steps = [0u64; 4];
     let mut per_profile: BTreeMap<String, Tally> = BTreeMap::new();
@@ -155,6 +167,7 @@ pub fn run(
         }
         let mut ended = false;
         for event in feedback.drain_events() {
+            on_event(&event);
             if let Event::ExplorationEnded { profile, gain, .. } = event {
                 ended = true;
                 if gain < LOW_VALUE_GAIN {

@@ -1,2 +1,108 @@
-//! x
-fn main(){}
+//! Criterion benches for the `stream` group: the dispatcher's hand-off of an event to a null sink,
+//! and `update` plus `dispatch` against bare `update` on the same stream.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+
+use async_trait::async_trait;
+use creative_feedback_core::{Config, CreativeLoop, Event, Mode, State};
+use creative_feedback_sim::{Host, HostConfig};
+use creative_feedback_stream::{Dispatcher, Message, Sink, SinkError};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+struct Null;
+
+#[async_trait]
+impl Sink for Null {
+    fn name(&self) -> &str {
+        "null"
+    }
+    async fn send(&mut self, message: &Message) -> Result<(), SinkError> {
+        black_box(message);
+        Ok(())
+    }
+}
+
+fn states(n: u64) -> Vec<State> {
+    let mut host = Host::new(HostConfig::seeded(1)).unwrap();
+    let mut shadow = CreativeLoop::new(Config::default()).unwrap();
+    (0..n)
+        .map(|_| {
+            let s = host.observe();
+            let d = shadow.update(&s).unwrap();
+            host.apply(&d);
+            s
+        })
+        .collect()
+}
+
+fn stream(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("stream");
+
+    let dispatcher = Dispatcher::builder()
+        .queue_capacity(1 << 16)
+        .unwrap()
+        .sink(Null)
+        .build_on(rt.handle());
+    group.throughput(Throughput::Elements(1));
+    let mut step = 0u64;
+    group.bench_function("handoff_event_null_sink", |b| {
+        b.iter(|| {
+            step += 1;
+            dispatcher.publish_event(black_box(Event::ModeChanged {
+                step,
+                from: Mode::Stable,
+                to: Mode::Exploring,
+                cumulative_gain: 0.0,
+            }));
+        });
+    });
+    let stats = dispatcher.stats();
+    eprintln!(
+        "hand-off: {} queued, {} sent, {} dropped",
+        stats[0].queued,
+        stats[0].sent,
+        stats[0].dropped()
+    );
+
+    let states = states(100_000);
+    let mut bare = CreativeLoop::new(Config::default()).unwrap();
+    let mut i = 0usize;
+    group.bench_function("update_bare", |b| {
+        b.iter(|| {
+            i += 1;
+            if i == states.len() {
+                i = 0;
+            }
+            let d = bare.update(black_box(&states[i]));
+            bare.drain_events().for_each(drop);
+            black_box(d)
+        });
+    });
+    let mut feedback = CreativeLoop::new(Config::default()).unwrap();
+    let mut dispatcher = Dispatcher::builder()
+        .interval_steps(10)
+        .unwrap()
+        .sink(Null)
+        .build_on(rt.handle());
+    group.bench_function("update_and_dispatch_interval_10", |b| {
+        b.iter(|| {
+            i += 1;
+            if i == states.len() {
+                i = 0;
+            }
+            let d = feedback.update(black_box(&states[i]));
+            dispatcher.dispatch(&mut feedback);
+            black_box(d)
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, stream);
+criterion_main!(benches);

@@ -35,7 +35,10 @@ impl Message {
     #[must_use]
     pub fn to_json(&self) -> String {
         serde_json::to_string(&Envelope(self)).unwrap_or_else(|e| {
-            format!(r#"{{"type":"creativity_metric","error":"{}"}}"#, e.to_string().replace('"', "'"))
+            format!(
+                r#"{{"type":"creativity_metric","error":"{}"}}"#,
+                e.to_string().replace('"', "'")
+            )
         })
     }
 }

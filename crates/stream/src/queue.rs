@@ -57,8 +57,13 @@ impl Queue {
     /// Adds a message without waiting. When full, the oldest snapshot makes room; with no
     /// snapshot to drop, a new snapshot is dropped, and only a queue full of events drops an
     /// event. Every drop is counted.
+    ///
+    /// Waking the sink's task costs far more than queueing, so only an event arriving in an
+    /// empty queue wakes it; snapshots wait for the task's periodic flush.
     pub(crate) fn push(&self, message: Arc<Message>) {
         let c = &self.counters;
+        let wake = message.is_event();
+        let was_empty;
         {
             let mut lists = self.lists.lock().unwrap_or_else(PoisonError::into_inner);
             if lists.len() >= self.capacity {
@@ -74,6 +79,7 @@ impl Queue {
                     return;
                 }
             }
+            was_empty = lists.len() == 0;
             let seq = lists.next;
             lists.next += 1;
             if message.is_event() {
@@ -83,7 +89,9 @@ impl Queue {
             }
         }
         c.queued.fetch_add(1, Ordering::Relaxed);
-        self.notify.notify_one();
+        if wake && was_empty {
+            self.notify.notify_one();
+        }
     }
 
     /// Takes everything queued, in order.
@@ -112,7 +120,10 @@ impl Queue {
 
     /// Messages still waiting.
     pub(crate) fn len(&self) -> usize {
-        self.lists.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.lists
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     /// Drops whatever is left (at shutdown), counting it.
@@ -121,8 +132,12 @@ impl Queue {
         let (events, snapshots) = (lists.events.len() as u64, lists.snapshots.len() as u64);
         lists.events.clear();
         lists.snapshots.clear();
-        self.counters.dropped_events.fetch_add(events, Ordering::Relaxed);
-        self.counters.dropped_snapshots.fetch_add(snapshots, Ordering::Relaxed);
+        self.counters
+            .dropped_events
+            .fetch_add(events, Ordering::Relaxed);
+        self.counters
+            .dropped_snapshots
+            .fetch_add(snapshots, Ordering::Relaxed);
     }
 }
 

@@ -27,7 +27,9 @@ fn states(n: u64, seed: u64) -> Vec<State> {
 #[tokio::test]
 async fn a_failing_sink_is_counted_and_degrades_health() {
     let mut d = Dispatcher::builder()
-        .sink(CallbackSink::new("broken", |_| Err(SinkError::new("disk full"))))
+        .sink(CallbackSink::new("broken", |_| {
+            Err(SinkError::new("disk full"))
+        }))
         .build()
         .unwrap();
     let mut l = CreativeLoop::new(Config::default()).unwrap();
@@ -40,7 +42,10 @@ async fn a_failing_sink_is_counted_and_degrades_health() {
     })
     .await
     .unwrap();
-    assert_eq!(d.health(&l).reason, Some(HealthReason::SinkFailing("broken".into())));
+    assert_eq!(
+        d.health(&l).reason,
+        Some(HealthReason::SinkFailing("broken".into()))
+    );
     let stats = d.shutdown(Duration::from_secs(1)).await;
     assert_eq!((stats[0].sent, stats[0].errors), (0, 2));
 }
@@ -68,10 +73,17 @@ async fn an_async_callback_sees_timestamps_from_the_clock() {
     clock.advance(1_500);
     d.publish_snapshot(l.metrics());
     d.shutdown(Duration::from_secs(1)).await;
-    assert_eq!(*seen.lock().unwrap(), [1_700_000_000_000, 1_700_000_000_000, 1_700_000_001_500]);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [1_700_000_000_000, 1_700_000_000_000, 1_700_000_001_500]
+    );
 }
 
-fn run_and_collect(states: &[State], interval: u64, rt: &tokio::runtime::Runtime) -> (Vec<Event>, Vec<Event>, u64, u64) {
+fn run_and_collect(
+    states: &[State],
+    interval: u64,
+    rt: &tokio::runtime::Runtime,
+) -> (Vec<Event>, Vec<Event>, u64, u64) {
     let collected = Arc::new(Mutex::new(Vec::new()));
     let snapshots = Arc::new(Mutex::new(0u64));
     let (c, s) = (Arc::clone(&collected), Arc::clone(&snapshots));
@@ -88,7 +100,14 @@ fn run_and_collect(states: &[State], interval: u64, rt: &tokio::runtime::Runtime
             Ok(())
         }))
         .build_on(rt.handle());
-    let mut l = CreativeLoop::new(Config { max_exploration_steps: 30, min_exploration_steps: 5, recovery_steps: 3, plateau_steps: Some(7), ..Config::default() }).unwrap();
+    let mut l = CreativeLoop::new(Config {
+        max_exploration_steps: 30,
+        min_exploration_steps: 5,
+        recovery_steps: 3,
+        plateau_steps: Some(7),
+        ..Config::default()
+    })
+    .unwrap();
     let mut shadow = CreativeLoop::new(l.config().clone()).unwrap();
     let mut expected = Vec::new();
     for s in states {

@@ -86,12 +86,20 @@ async fn a_hanging_or_slow_sink_never_slows_the_loop() {
     let slowed = time_run(&states, &mut with, 5);
     let dispatcher = with.take().unwrap();
     let stats = dispatcher.stats();
-    assert!(stats.iter().all(|s| s.dropped() > 0), "the queues overflowed: {stats:?}");
+    assert!(
+        stats.iter().all(|s| s.dropped() > 0),
+        "the queues overflowed: {stats:?}"
+    );
     assert!(stats.iter().all(|s| s.pending <= 256));
-    assert!(slowed <= bare * 1.2, "with a hanging sink {slowed:.4} s vs {bare:.4} s bare");
+    assert!(
+        slowed <= bare * 1.2,
+        "with a hanging sink {slowed:.4} s vs {bare:.4} s bare"
+    );
     let report = dispatcher.shutdown(Duration::from_millis(200)).await;
     let hanging = &report[0];
     assert_eq!(hanging.sent, 0);
-    assert_eq!(hanging.pending, 0, "leftovers are counted as dropped at shutdown");
+    assert_eq!(
+        hanging.pending, 0,
+        "leftovers are counted as dropped at shutdown"
+    );
 }
-

@@ -9,10 +9,13 @@ use crate::dispatcher::Sink;
 use crate::message::Message;
 use crate::SinkError;
 
-type AsyncFn = Box<dyn FnMut(Message) -> Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send>> + Send>;
+type AsyncFn =
+    Box<dyn FnMut(Message) -> Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send>> + Send>;
+
+type PlainFn = Box<dyn FnMut(&Message) -> Result<(), SinkError> + Send>;
 
 enum Callback {
-    Plain(Box<dyn FnMut(&Message) -> Result<(), SinkError> + Send>),
+    Plain(PlainFn),
     Async(AsyncFn),
 }
 
@@ -24,14 +27,19 @@ pub struct CallbackSink {
 
 impl std::fmt::Debug for CallbackSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CallbackSink").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("CallbackSink")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
 impl CallbackSink {
     /// A sink calling a plain closure.
     #[must_use]
-    pub fn new(name: &str, callback: impl FnMut(&Message) -> Result<(), SinkError> + Send + 'static) -> Self {
+    pub fn new(
+        name: &str,
+        callback: impl FnMut(&Message) -> Result<(), SinkError> + Send + 'static,
+    ) -> Self {
         Self {
             name: name.to_owned(),
             callback: Callback::Plain(Box::new(callback)),

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use async_trait::async_trait;
 use creative_feedback_core::{Event, Metrics, Mode, OutcomeKind};
 use metrics::{Counter, Gauge, Histogram};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
 
 use crate::dispatcher::{Sink, SinkStats};
 use crate::message::{Message, Payload};
@@ -16,7 +18,9 @@ use crate::{Error, SinkError};
 /// The default metric-name prefix.
 pub const DEFAULT_PREFIX: &str = "creative_feedback";
 
-const DURATION_BUCKETS: &[f64] = &[10.0, 25.0, 50.0, 75.0, 100.0, 125.0, 150.0, 175.0, 200.0, 300.0];
+const DURATION_BUCKETS: &[f64] = &[
+    10.0, 25.0, 50.0, 75.0, 100.0, 125.0, 150.0, 175.0, 200.0, 300.0,
+];
 const GAIN_BUCKETS: &[f64] = &[-0.5, -0.2, -0.1, -0.05, 0.0, 0.05, 0.1, 0.2, 0.5];
 
 /// The metrics an exporter publishes, by suffix (the full name is `{prefix}_{suffix}`).
@@ -90,13 +94,17 @@ pub struct PrometheusExporter {
 
 impl std::fmt::Debug for PrometheusExporter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PrometheusExporter").field("prefix", &self.prefix).finish_non_exhaustive()
+        f.debug_struct("PrometheusExporter")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
     }
 }
 
 fn valid_prefix(prefix: &str) -> bool {
     let mut bytes = prefix.bytes();
-    bytes.next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
@@ -138,7 +146,7 @@ impl PrometheusExporter {
         let fixed = metrics::with_local_recorder(&recorder, || {
             describe(prefix);
             let mode = |m: Mode| metrics::gauge!(name("mode"), "mode" => m.as_str());
-            let fixed = Fixed {
+            Fixed {
                 cumulative_gain: metrics::gauge!(name("cumulative_gain")),
                 modes: [
                     mode(Mode::Stable),
@@ -154,8 +162,7 @@ impl PrometheusExporter {
                 duration: metrics::histogram!(name("exploration_duration_steps")),
                 predicted: metrics::histogram!(name("predicted_gain")),
                 actual: metrics::histogram!(name("actual_gain")),
-            };
-            fixed
+            }
         });
         let exporter = Self {
             prefix: prefix.to_owned(),
@@ -192,7 +199,11 @@ impl PrometheusExporter {
     pub fn record_event(&self, event: &Event) {
         let f = &self.fixed;
         match event {
-            Event::ModeChanged { to, cumulative_gain, .. } => {
+            Event::ModeChanged {
+                to,
+                cumulative_gain,
+                ..
+            } => {
                 self.set_mode(*to);
                 f.cumulative_gain.set(*cumulative_gain);
             }
@@ -202,7 +213,15 @@ impl PrometheusExporter {
                 });
                 counter.increment(1);
             }
-            Event::ExplorationEnded { profile, outcome, gain, duration, predicted_gain, cumulative_gain, .. } => {
+            Event::ExplorationEnded {
+                profile,
+                outcome,
+                gain,
+                duration,
+                predicted_gain,
+                cumulative_gain,
+                ..
+            } => {
                 let key = (profile.to_string(), *outcome);
                 let counter = self.labelled_counter(|l| &mut l.ended, key, |prefix, (p, o)| {
                     metrics::counter!(format!("{prefix}_explorations_total"), "profile" => p.clone(), "outcome" => o.as_str())
@@ -250,7 +269,9 @@ impl PrometheusExporter {
         let mut labelled = self.labelled.lock().unwrap_or_else(PoisonError::into_inner);
         map(&mut labelled)
             .entry(key)
-            .or_insert_with_key(|k| metrics::with_local_recorder(&self.recorder, || register(&self.prefix, k)))
+            .or_insert_with_key(|k| {
+                metrics::with_local_recorder(&self.recorder, || register(&self.prefix, k))
+            })
             .clone()
     }
 
@@ -264,19 +285,46 @@ impl PrometheusExporter {
 
 fn describe(prefix: &str) {
     let n = |suffix: &str| format!("{prefix}_{suffix}");
-    metrics::describe_gauge!(n("cumulative_gain"), "Sum of the creative gains of all ended explorations.");
-    metrics::describe_gauge!(n("mode"), "1 for the loop's current mode, 0 for the others.");
+    metrics::describe_gauge!(
+        n("cumulative_gain"),
+        "Sum of the creative gains of all ended explorations."
+    );
+    metrics::describe_gauge!(
+        n("mode"),
+        "1 for the loop's current mode, 0 for the others."
+    );
     metrics::describe_counter!(n("steps_total"), "Accepted steps.");
-    metrics::describe_counter!(n("explorations_started_total"), "Explorations started, by profile.");
-    metrics::describe_counter!(n("explorations_total"), "Explorations ended, by profile and outcome.");
-    metrics::describe_histogram!(n("exploration_duration_steps"), "Planned duration of ended explorations, in steps.");
-    metrics::describe_histogram!(n("predicted_gain"), "Predicted gain of explorations that ended (when predicted).");
+    metrics::describe_counter!(
+        n("explorations_started_total"),
+        "Explorations started, by profile."
+    );
+    metrics::describe_counter!(
+        n("explorations_total"),
+        "Explorations ended, by profile and outcome."
+    );
+    metrics::describe_histogram!(
+        n("exploration_duration_steps"),
+        "Planned duration of ended explorations, in steps."
+    );
+    metrics::describe_histogram!(
+        n("predicted_gain"),
+        "Predicted gain of explorations that ended (when predicted)."
+    );
     metrics::describe_histogram!(n("actual_gain"), "Creative gain of ended explorations.");
-    metrics::describe_counter!(n("errors_total"), "Failures of user-supplied code (profiles, selectors, predictors).");
-    metrics::describe_counter!(n("input_corrections_total"), "Input fields corrected (defaults, clamps, infinite instability).");
+    metrics::describe_counter!(
+        n("errors_total"),
+        "Failures of user-supplied code (profiles, selectors, predictors)."
+    );
+    metrics::describe_counter!(
+        n("input_corrections_total"),
+        "Input fields corrected (defaults, clamps, infinite instability)."
+    );
     metrics::describe_counter!(n("rejected_inputs_total"), "States rejected as invalid.");
     metrics::describe_counter!(n("emergency_stops_total"), "Emergency halts entered.");
-    metrics::describe_counter!(n("stream_dropped_total"), "Messages dropped by a metric sink's queue, by sink.");
+    metrics::describe_counter!(
+        n("stream_dropped_total"),
+        "Messages dropped by a metric sink's queue, by sink."
+    );
 }
 
 /// The exporter as a sink; share the exporter (an `Arc`) with whatever serves `/metrics`.

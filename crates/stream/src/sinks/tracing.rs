@@ -36,16 +36,36 @@ impl Sink for TracingSink {
 /// Logs one message as the tracing sink does (usable without a dispatcher).
 pub fn log(message: &Message) {
     match &message.payload {
-        Payload::Event(Event::ModeChanged { from, to, cumulative_gain, step }) => {
+        Payload::Event(Event::ModeChanged {
+            from,
+            to,
+            cumulative_gain,
+            step,
+        }) => {
             tracing::info!(target: "creative_feedback", message = "creative_mode_transition",
                 from_mode = from.as_str(), to_mode = to.as_str(), cumulative_gain, step);
         }
-        Payload::Event(Event::ExplorationStarted { profile, predicted_gain, entropy_factor, duration, trigger, step }) => {
+        Payload::Event(Event::ExplorationStarted {
+            profile,
+            predicted_gain,
+            entropy_factor,
+            duration,
+            trigger,
+            step,
+        }) => {
             tracing::info!(target: "creative_feedback", message = "creative_exploration_started",
                 profile = profile.as_str(), predicted_gain, entropy_factor, duration,
                 trigger = trigger.as_str(), step);
         }
-        Payload::Event(Event::ExplorationEnded { profile, outcome, gain, duration, entropy_steps, step, .. }) => {
+        Payload::Event(Event::ExplorationEnded {
+            profile,
+            outcome,
+            gain,
+            duration,
+            entropy_steps,
+            step,
+            ..
+        }) => {
             if *outcome == OutcomeKind::Aborted {
                 tracing::warn!(target: "creative_feedback", message = "creative_exploration_completed",
                     actual_gain = gain, duration, profile = profile.as_str(),
@@ -56,7 +76,11 @@ pub fn log(message: &Message) {
                     outcome = outcome.as_str(), entropy_steps, step);
             }
         }
-        Payload::Event(Event::InputCorrected { field, message: correction, step }) => {
+        Payload::Event(Event::InputCorrected {
+            field,
+            message: correction,
+            step,
+        }) => {
             tracing::warn!(target: "creative_feedback", message = "creative_input_corrected",
                 field = field.as_str(), correction = correction.as_str(), step);
         }

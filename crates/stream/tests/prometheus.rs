@@ -1,0 +1,198 @@
+//! The Prometheus exposition after a simulated run: values match the loop's own metrics, the
+//! format passes `promtool check metrics`, and every metric the alerts use is exported.
+#![cfg(feature = "prometheus")]
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use creative_feedback_core::{Config, CreativeLoop, Mode};
+use creative_feedback_sim::{Host, HostConfig};
+use creative_feedback_stream::{Dispatcher, PrometheusExporter, PrometheusSink, METRIC_SUFFIXES};
+
+/// `name{labels} value` lines of the exposition, keyed by the series.
+fn series(text: &str) -> HashMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| {
+            let (key, value) = l.rsplit_once(' ')?;
+            Some((key.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+fn sum_of(series: &HashMap<String, f64>, name: &str) -> f64 {
+    series
+        .iter()
+        .filter(|(k, _)| *k == name || k.starts_with(&format!("{name}{{")))
+        .map(|(_, v)| v)
+        .sum()
+}
+
+fn run() -> (CreativeLoop, String) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let exporter = Arc::new(PrometheusExporter::new().unwrap());
+    let mut dispatcher = Dispatcher::builder()
+        .interval_steps(100)
+        .unwrap()
+        .queue_capacity(1 << 16)
+        .unwrap()
+        .sink(PrometheusSink::new(Arc::clone(&exporter)))
+        .build_on(rt.handle());
+    let mut feedback = CreativeLoop::new(Config::default()).unwrap();
+    let mut host = Host::new(HostConfig::seeded(21)).unwrap();
+    for _ in 0..50_000 {
+        let d = feedback.update(&host.observe()).unwrap();
+        host.apply(&d);
+        dispatcher.dispatch(&mut feedback);
+    }
+    dispatcher.publish_snapshot(feedback.metrics());
+    let stats = rt.block_on(dispatcher.shutdown(Duration::from_secs(5)));
+    exporter.record_stream_stats(&stats);
+    (feedback, exporter.render())
+}
+
+#[test]
+fn the_exposition_matches_the_loop() {
+    let (feedback, text) = run();
+    let s = series(&text);
+    let m = feedback.metrics();
+    let c = m.counters;
+    assert!((s["creative_feedback_cumulative_gain"] - m.cumulative_gain).abs() < 1e-9);
+    assert_eq!(s["creative_feedback_steps_total"], 50_000.0);
+    assert_eq!(
+        sum_of(&s, "creative_feedback_explorations_total"),
+        c.ended() as f64
+    );
+    assert_eq!(
+        sum_of(&s, "creative_feedback_explorations_started_total"),
+        c.explorations_started as f64
+    );
+    assert_eq!(
+        s["creative_feedback_emergency_stops_total"],
+        c.emergency_stops as f64
+    );
+    assert_eq!(
+        s["creative_feedback_exploration_duration_steps_count"],
+        c.ended() as f64
+    );
+    assert_eq!(s["creative_feedback_actual_gain_count"], c.ended() as f64);
+    let aborted: f64 = s
+        .iter()
+        .filter(|(k, _)| {
+            k.starts_with("creative_feedback_explorations_total{")
+                && k.contains("outcome=\"aborted\"")
+        })
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(aborted, c.aborted as f64);
+    for mode in [
+        Mode::Stable,
+        Mode::Exploring,
+        Mode::Recovering,
+        Mode::Emergency,
+    ] {
+        let key = format!("creative_feedback_mode{{mode=\"{}\"}}", mode.as_str());
+        assert_eq!(s[&key], if mode == m.mode { 1.0 } else { 0.0 }, "{key}");
+    }
+    assert_eq!(
+        s["creative_feedback_stream_dropped_total{sink=\"prometheus\"}"],
+        0.0
+    );
+    for suffix in METRIC_SUFFIXES {
+        assert!(
+            text.contains(&format!("# TYPE creative_feedback_{suffix} ")),
+            "{suffix} is not described"
+        );
+    }
+}
+
+fn promtool() -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("promtool"))
+            .find(|p| p.is_file())
+    })
+}
+
+#[test]
+fn promtool_finds_nothing_to_fix() {
+    let Some(promtool) = promtool() else {
+        eprintln!("promtool is not on the PATH; the CI installs it (Debian package prometheus)");
+        return;
+    };
+    let (_, text) = run();
+    let mut child = Command::new(&promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let findings = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && findings.trim().is_empty(),
+        "promtool: {findings}\n{text}"
+    );
+
+    let rules = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/prometheus/alerts.yml"
+    );
+    let out = Command::new(&promtool)
+        .args(["check", "rules", rules])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn every_metric_the_alerts_and_dashboard_use_is_exported() {
+    let (_, text) = run();
+    let exported: Vec<String> = series(&text)
+        .keys()
+        .map(|k| k.split('{').next().unwrap_or("").to_owned())
+        .collect();
+    for file in [
+        "/../../deploy/prometheus/alerts.yml",
+        "/../../deploy/grafana/creative-feedback.json",
+    ] {
+        let path = format!("{}{file}", env!("CARGO_MANIFEST_DIR"));
+        let body = std::fs::read_to_string(&path).unwrap();
+        let mut used: Vec<&str> = body
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| w.starts_with("creative_feedback_"))
+            .collect();
+        used.sort_unstable();
+        used.dedup();
+        assert!(!used.is_empty());
+        for name in used {
+            assert!(
+                exported.iter().any(|e| e == name),
+                "{file} uses {name}, which is not exported"
+            );
+        }
+    }
+}
