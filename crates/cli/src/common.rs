@@ -47,6 +47,13 @@ pub fn builder(args: &LoopArgs) -> Result<(Config, LoopBuilder)> {
     Ok((config, builder))
 }
 
+/// The config and, when given, the pre-trained model.
+pub fn builder_parts(args: &LoopArgs) -> Result<(Config, Option<QualityModel>)> {
+    let config = load_config(args.config.as_deref())?;
+    let model = args.model.as_deref().map(load_model).transpose()?;
+    Ok((config, model))
+}
+
 /// Writes a file whole, or not at all: a temporary file beside it, then a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension(format!(

@@ -4,6 +4,7 @@
 //! - `crefl replay` turns recorded states (JSON Lines) into decisions.
 //! - `crefl pretrain` fits the quality model from past explorations.
 //! - `crefl profiles` prints or draws every profile's shape.
+//! - `crefl serve` runs the loop as an HTTP sidecar.
 //! - `crefl rollout bucket` prints a user's sticky rollout bucket.
 //! - `crefl config --print-default` prints the full default configuration.
 
@@ -14,6 +15,7 @@ mod pretrain;
 mod profiles;
 mod replay;
 mod rollout;
+mod serve;
 mod simulate;
 
 use std::path::PathBuf;
@@ -39,6 +41,8 @@ enum Command {
     Pretrain(pretrain::PretrainArgs),
     /// Print or draw every registered profile's shape.
     Profiles(profiles::ProfilesArgs),
+    /// Run the loop as an HTTP sidecar: JSON API, /metrics, /health/creativity, live dashboard.
+    Serve(serve::ServeArgs),
     /// Sticky rollout bucketing.
     Rollout(rollout::RolloutArgs),
     /// Show the configuration.
@@ -73,6 +77,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Pretrain(args) => pretrain::run(&args),
         Command::Profiles(args) => profiles::run(&args),
         Command::Rollout(args) => rollout::run(&args),
+        Command::Serve(args) => serve::run(&args),
         Command::Config(args) => {
             if let Some(path) = args.check {
                 let config = common::load_config(Some(&path))?;

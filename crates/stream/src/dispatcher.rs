@@ -267,7 +267,18 @@ impl Dispatcher {
     /// Call after every `update`: drains the loop's events to every sink, and sends a metrics
     /// snapshot whenever another `interval_steps` accepted steps have passed. Never waits.
     pub fn dispatch(&mut self, feedback: &mut CreativeLoop) {
+        self.dispatch_observed(feedback, |_| {});
+    }
+
+    /// [`dispatch`](Self::dispatch), showing each event to `observe` before it is published
+    /// (e.g. to feed an A/B experiment).
+    pub fn dispatch_observed(
+        &mut self,
+        feedback: &mut CreativeLoop,
+        mut observe: impl FnMut(&Event),
+    ) {
         for event in feedback.drain_events() {
+            observe(&event);
             self.publish_event(event);
         }
         let steps = feedback.steps();

@@ -1,0 +1,94 @@
+//! The creative feedback loop as an HTTP sidecar.
+//!
+//! Most hosts that want the loop are not written in Rust. [`Service`] runs one loop behind a
+//! JSON API with everything the guide's §4, §5 and §7 show — Prometheus metrics, alerts, a health
+//! check — plus a live WebSocket stream and a dashboard page served from the binary. [`router`]
+//! gives an axum `Router` you can mount in your own app; `crefl serve` runs it standalone.
+//!
+//! With a state folder, the loop's snapshot is written atomically every `snapshot_every` steps
+//! and at shutdown, and ended explorations are appended to `history.jsonl` (the format
+//! `crefl pretrain` reads); on start the snapshot is restored, so learning survives restarts. A
+//! corrupted snapshot is refused with a clear error, never silently replaced.
+//!
+//! # Example
+//!
+//! ```
+//! use creative_feedback_core::Config;
+//! use creative_feedback_server::{router, Service, ServiceConfig, UpdateOutcome};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let service = Service::start(ServiceConfig::new(Config::default()))?;
+//! let app = router(service.clone()); // serve with axum::serve, or nest in your app
+//! let answer = service.update(br#"{"novelty": 0.9, "aesthetic_score": 0.6}"#);
+//! assert!(matches!(answer, UpdateOutcome::Decision(d) if d.contains("inject_entropy")));
+//! service.shutdown(std::time::Duration::from_secs(1)).await;
+//! # drop(app);
+//! # Ok(())
+//! # }
+//! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![cfg_attr(test, allow(clippy::panic, clippy::unwrap_used, clippy::expect_used))]
+
+mod persist;
+mod routes;
+mod service;
+
+use std::path::{Path, PathBuf};
+
+pub use persist::{HistoryCheck, StateDir};
+pub use routes::router;
+pub use service::{HealthReport, LastExploration, Service, ServiceConfig, UpdateOutcome};
+
+/// Errors of the service.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The saved snapshot cannot be read; the service refuses to start rather than lose what
+    /// was learned.
+    #[error(
+        "the snapshot {} is corrupted ({reason}); {}",
+        path.display(),
+        match previous {
+            Some(p) => format!("the previous good snapshot is {}: move it into place to resume from it, or remove both files to start afresh", p.display()),
+            None => "remove it to start afresh".to_owned(),
+        }
+    )]
+    CorruptSnapshot {
+        /// The snapshot file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+        /// The previous snapshot kept beside it, if any.
+        previous: Option<PathBuf>,
+    },
+    /// A snapshot could not be encoded.
+    #[error("cannot encode the snapshot: {0}")]
+    Snapshot(String),
+    /// A filesystem operation failed.
+    #[error("{path}: {message}")]
+    Io {
+        /// The file or folder.
+        path: String,
+        /// The system's message.
+        message: String,
+    },
+    /// The loop could not be built.
+    #[error(transparent)]
+    Loop(#[from] creative_feedback_core::Error),
+    /// The rollout or experiment settings are invalid.
+    #[error(transparent)]
+    Rollout(#[from] creative_feedback_rollout::Error),
+    /// The streaming setup failed.
+    #[error(transparent)]
+    Stream(#[from] creative_feedback_stream::Error),
+}
+
+impl Error {
+    pub(crate) fn io(path: &Path, e: &std::io::Error) -> Self {
+        Self::Io {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        }
+    }
+}

@@ -1,0 +1,487 @@
+//! The service behind the routes: one loop, its streaming, its persistence, its policies.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use creative_feedback_core::{
+    Config, CreativeLoop, Event, ExplorationRecord, LoopBuilder, OutcomeKind, QualityModel, State,
+};
+use creative_feedback_rollout::{AbReport, Experiment, Rollout};
+use creative_feedback_stream::{
+    Clock, Dispatcher, Message, PrometheusExporter, PrometheusSink, Sink, SinkError, StatsHandle,
+    SystemClock, TracingSink,
+};
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::persist::{HistoryCheck, Job, StateDir, Writer};
+use crate::Error;
+
+/// Settings of a [`Service`]. `ServiceConfig::new(config)` gives the documented defaults.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// The loop's configuration (ignored when a snapshot is restored: the snapshot has its own).
+    pub config: Config,
+    /// A pre-trained model to start from (ignored when a snapshot is restored).
+    pub model: Option<QualityModel>,
+    /// Where the snapshot and the history live; `None` keeps nothing across restarts.
+    pub state_dir: Option<PathBuf>,
+    /// Write the snapshot every this many accepted steps (default 1000), and at shutdown.
+    pub snapshot_every: u64,
+    /// Bearer token required by mutating endpoints; `None` requires none.
+    pub token: Option<String>,
+    /// Largest request body accepted (default 64 KiB).
+    pub body_limit: usize,
+    /// Longest a request may take (default 5 s).
+    pub request_timeout: Duration,
+    /// Metrics snapshots go to the sinks every this many steps (default 10).
+    pub interval_steps: u64,
+    /// A gradual rollout `(group, percent)`, changeable at run time with `PUT /v1/rollout`.
+    pub rollout: Option<(String, u32)>,
+    /// An A/B experiment (control: constant, treatment: adaptive) with this group id.
+    pub experiment: Option<String>,
+    /// How often a step sample goes to `/v1/stream` for the dashboard's charts (default 100 ms).
+    pub sample_interval: Duration,
+    /// Log transitions with the tracing sink.
+    pub log_events: bool,
+}
+
+impl ServiceConfig {
+    /// The defaults around a loop configuration.
+    #[must_use]
+    pub fn new(config: Config) -> Self {
+        Self {
+            config,
+            model: None,
+            state_dir: None,
+            snapshot_every: 1000,
+            token: None,
+            body_limit: 64 * 1024,
+            request_timeout: Duration::from_secs(5),
+            interval_steps: 10,
+            rollout: None,
+            experiment: None,
+            sample_interval: Duration::from_millis(100),
+            log_events: false,
+        }
+    }
+}
+
+/// Broadcasts every message, as JSON text, to the `/v1/stream` WebSocket clients.
+struct BroadcastSink {
+    tx: broadcast::Sender<Arc<str>>,
+}
+
+#[async_trait::async_trait]
+impl Sink for BroadcastSink {
+    fn name(&self) -> &str {
+        "websocket_clients"
+    }
+
+    async fn send(&mut self, message: &Message) -> Result<(), SinkError> {
+        if self.tx.receiver_count() > 0 {
+            let _ = self.tx.send(Arc::from(message.to_json()));
+        }
+        Ok(())
+    }
+}
+
+struct Inner {
+    feedback: CreativeLoop,
+    dispatcher: Option<Dispatcher>,
+    since_snapshot: u64,
+    last_sample_ms: u64,
+}
+
+/// What `POST /v1/update` answers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UpdateOutcome {
+    /// The decision, as JSON.
+    Decision(String),
+    /// The body is not a JSON object, or has duplicate keys (HTTP 400).
+    Unreadable(String),
+    /// The state is invalid (HTTP 422): `{"error": …, "fields": […]}`.
+    Rejected(String),
+}
+
+/// The health check's answer (the guide's `/health/creativity`).
+#[derive(Debug, Clone, Serialize)]
+pub struct HealthReport {
+    /// `healthy` or `degraded`.
+    pub status: &'static str,
+    /// Why degraded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The current mode.
+    pub mode: &'static str,
+    /// Cumulative gain.
+    pub cumulative_gain: f64,
+    /// Ended explorations.
+    pub exploration_count: u64,
+    /// Whether the quality model is trained.
+    pub quality_model_trained: bool,
+    /// The last ended exploration.
+    pub last_exploration: Option<LastExploration>,
+    /// Accepted steps.
+    pub steps: u64,
+}
+
+/// The last exploration in the health report.
+#[derive(Debug, Clone, Serialize)]
+pub struct LastExploration {
+    /// Its profile.
+    pub profile: String,
+    /// Its gain.
+    pub gain: f64,
+    /// Its planned duration.
+    pub duration: u32,
+    /// How it ended.
+    pub outcome: &'static str,
+}
+
+/// One loop behind an HTTP API: updates, metrics, health, streaming and persistence.
+pub struct Service {
+    inner: Mutex<Inner>,
+    exporter: Arc<PrometheusExporter>,
+    stats: StatsHandle,
+    broadcast: broadcast::Sender<Arc<str>>,
+    rollout: Option<Rollout>,
+    experiment: Option<Experiment>,
+    writer: Option<Writer>,
+    settings: ServiceConfig,
+    clock: SystemClock,
+    restored_steps: Option<u64>,
+    history_at_start: Option<HistoryCheck>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock(m: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Service {
+    /// Starts the service on the current Tokio runtime: restores the snapshot from the state
+    /// folder if there is one, checks the history file, starts the sinks and the writer.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CorruptSnapshot`] for a damaged snapshot (never replaced silently);
+    /// [`Error::Io`] for filesystem failures; [`Error::Loop`] / [`Error::Rollout`] /
+    /// [`Error::Stream`] for invalid settings.
+    pub fn start(settings: ServiceConfig) -> Result<Arc<Self>, Error> {
+        let dir = settings
+            .state_dir
+            .as_deref()
+            .map(StateDir::open)
+            .transpose()?;
+        let snapshot = match &dir {
+            Some(d) => d.load_snapshot()?,
+            None => None,
+        };
+        let history_at_start = dir.as_ref().map(StateDir::check_history).transpose()?;
+        if history_at_start.is_some_and(|h| h.torn_last_line) {
+            tracing::warn!(target: "creative_feedback", "the last line of the history file is torn (an interrupted write); it is skipped");
+        }
+        let restored_steps = snapshot
+            .as_ref()
+            .map(creative_feedback_core::Snapshot::steps);
+        let mut builder = match snapshot {
+            Some(s) => LoopBuilder::from_snapshot(s),
+            None => {
+                let mut b = CreativeLoop::builder(settings.config.clone());
+                if let Some(model) = settings.model.clone() {
+                    b = b.model(model);
+                }
+                b
+            }
+        };
+        let rollout = settings
+            .rollout
+            .as_ref()
+            .map(|(group, percent)| Rollout::new(group, *percent))
+            .transpose()?;
+        let experiment = settings
+            .experiment
+            .as_deref()
+            .map(Experiment::control_treatment)
+            .transpose()?;
+        if let Some(r) = &rollout {
+            builder = r.install(builder);
+        }
+        if let Some(e) = &experiment {
+            builder = e.install(builder);
+        }
+        let feedback = builder.build()?;
+
+        let exporter = Arc::new(PrometheusExporter::new()?);
+        let (tx, _) = broadcast::channel(1024);
+        let mut dispatcher = Dispatcher::builder()
+            .interval_steps(settings.interval_steps)?
+            .sink(PrometheusSink::new(Arc::clone(&exporter)))
+            .sink(BroadcastSink { tx: tx.clone() });
+        if settings.log_events {
+            dispatcher = dispatcher.sink(TracingSink);
+        }
+        let dispatcher = dispatcher.build()?;
+        exporter.record_metrics(&feedback.metrics());
+        let stats = dispatcher.stats_handle();
+        Ok(Arc::new(Self {
+            inner: Mutex::new(Inner {
+                feedback,
+                dispatcher: Some(dispatcher),
+                since_snapshot: 0,
+                last_sample_ms: 0,
+            }),
+            exporter,
+            stats,
+            broadcast: tx,
+            rollout,
+            experiment,
+            writer: dir.map(Writer::start),
+            settings,
+            clock: SystemClock,
+            restored_steps,
+            history_at_start,
+        }))
+    }
+
+    /// The settings.
+    #[must_use]
+    pub fn settings(&self) -> &ServiceConfig {
+        &self.settings
+    }
+
+    /// Steps of the snapshot restored at start, if one was.
+    #[must_use]
+    pub fn restored_steps(&self) -> Option<u64> {
+        self.restored_steps
+    }
+
+    /// What the history file held at start.
+    #[must_use]
+    pub fn history_at_start(&self) -> Option<HistoryCheck> {
+        self.history_at_start
+    }
+
+    /// A new subscriber to the live stream (JSON text messages).
+    #[must_use]
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<str>> {
+        self.broadcast.subscribe()
+    }
+
+    /// One step: reads the state, updates the loop, streams and persists what happened.
+    pub fn update(&self, body: &[u8]) -> UpdateOutcome {
+        let text = match std::str::from_utf8(body) {
+            Ok(t) => t,
+            Err(_) => return UpdateOutcome::Unreadable("the body is not UTF-8 text".into()),
+        };
+        let state = match State::from_json(text) {
+            Ok(s) => s,
+            Err(e) => return UpdateOutcome::Unreadable(e.to_string()),
+        };
+        let mut history_line = None;
+        let mut snapshot = None;
+        let mut sample = None;
+        let result = {
+            let mut inner = lock(&self.inner);
+            let Inner {
+                feedback,
+                dispatcher,
+                since_snapshot,
+                last_sample_ms,
+            } = &mut *inner;
+            let result = feedback.update(&state);
+            let mut ended = false;
+            if let Some(d) = dispatcher.as_mut() {
+                let experiment = self.experiment.as_ref();
+                d.dispatch_observed(feedback, |event| {
+                    if let Some(e) = experiment {
+                        e.record(event);
+                    }
+                    if let Event::ExplorationEnded { outcome, .. } = event {
+                        ended = *outcome != OutcomeKind::Aborted;
+                    }
+                });
+            }
+            if let Ok(decision) = &result {
+                if ended && self.writer.is_some() {
+                    history_line = feedback
+                        .history()
+                        .last()
+                        .and_then(|r| serde_json::to_string(r).ok());
+                }
+                *since_snapshot += 1;
+                if self.writer.is_some() && *since_snapshot >= self.settings.snapshot_every {
+                    *since_snapshot = 0;
+                    snapshot = Some(Box::new(feedback.snapshot()));
+                }
+                if self.broadcast.receiver_count() > 0 {
+                    let now = self.clock.now_ms();
+                    let interval = u64::try_from(self.settings.sample_interval.as_millis())
+                        .unwrap_or(u64::MAX);
+                    if now.saturating_sub(*last_sample_ms) >= interval {
+                        *last_sample_ms = now;
+                        sample = Some(step_sample(now, feedback.steps(), &state, decision));
+                    }
+                }
+            }
+            result
+        };
+        if let Some(writer) = &self.writer {
+            if let Some(line) = history_line {
+                writer.send(Job::History(line));
+            }
+            if let Some(s) = snapshot {
+                writer.send(Job::Snapshot(s));
+            }
+        }
+        if let Some(s) = sample {
+            let _ = self.broadcast.send(Arc::from(s));
+        }
+        match result {
+            Ok(decision) => UpdateOutcome::Decision(
+                serde_json::to_string(&decision)
+                    .unwrap_or_else(|e| format!(r#"{{"error":"{e}"}}"#)),
+            ),
+            Err(rejected) => UpdateOutcome::Rejected(
+                serde_json::to_string(&rejected)
+                    .unwrap_or_else(|e| format!(r#"{{"error":"{e}"}}"#)),
+            ),
+        }
+    }
+
+    /// The metrics snapshot and the sinks' statistics, as JSON.
+    #[must_use]
+    pub fn metrics_json(&self) -> String {
+        #[derive(Serialize)]
+        struct Out {
+            #[serde(flatten)]
+            metrics: creative_feedback_core::Metrics,
+            stream: Vec<creative_feedback_stream::SinkStats>,
+        }
+        let metrics = lock(&self.inner).feedback.metrics();
+        serde_json::to_string(&Out {
+            metrics,
+            stream: self.stats.stats(),
+        })
+        .unwrap_or_default()
+    }
+
+    /// The most recent ended explorations, oldest first.
+    #[must_use]
+    pub fn history(&self, limit: usize) -> Vec<ExplorationRecord> {
+        let inner = lock(&self.inner);
+        let n = inner.feedback.history().len();
+        inner
+            .feedback
+            .history()
+            .skip(n.saturating_sub(limit))
+            .cloned()
+            .collect()
+    }
+
+    /// The A/B report, when an experiment is configured.
+    #[must_use]
+    pub fn report(&self) -> Option<AbReport> {
+        self.experiment.as_ref().map(Experiment::report)
+    }
+
+    /// The rollout, when configured.
+    #[must_use]
+    pub fn rollout(&self) -> Option<&Rollout> {
+        self.rollout.as_ref()
+    }
+
+    /// The Prometheus exposition.
+    #[must_use]
+    pub fn prometheus(&self) -> String {
+        self.exporter.record_stream_stats(&self.stats.stats());
+        self.exporter.render()
+    }
+
+    /// The health report.
+    #[must_use]
+    pub fn health(&self) -> HealthReport {
+        let inner = lock(&self.inner);
+        let f = &inner.feedback;
+        let health = match &inner.dispatcher {
+            Some(d) => d.health(f),
+            None => f.health(),
+        };
+        let m = f.metrics();
+        HealthReport {
+            status: match health.status {
+                creative_feedback_core::HealthStatus::Healthy => "healthy",
+                creative_feedback_core::HealthStatus::Degraded => "degraded",
+            },
+            reason: health.reason.map(|r| r.to_string()),
+            mode: m.mode.as_str(),
+            cumulative_gain: m.cumulative_gain,
+            exploration_count: m.counters.ended(),
+            quality_model_trained: m.quality.trained,
+            last_exploration: f.history().last().map(|r| LastExploration {
+                profile: r.profile.name().to_string(),
+                gain: r.creative_gain,
+                duration: r.duration,
+                outcome: r.outcome.as_str(),
+            }),
+            steps: m.steps,
+        }
+    }
+
+    /// Stops streaming (flushing the sinks within `deadline`) and writes the final snapshot.
+    /// Idempotent.
+    pub async fn shutdown(&self, deadline: Duration) {
+        let (dispatcher, snapshot) = {
+            let mut inner = lock(&self.inner);
+            let snapshot = self
+                .writer
+                .as_ref()
+                .map(|_| Box::new(inner.feedback.snapshot()));
+            (inner.dispatcher.take(), snapshot)
+        };
+        if let Some(d) = dispatcher {
+            let stats = d.shutdown(deadline).await;
+            self.exporter.record_stream_stats(&stats);
+        }
+        if let Some(writer) = &self.writer {
+            if let Some(s) = snapshot {
+                writer.send(Job::Snapshot(s));
+            }
+            writer.finish();
+        }
+    }
+}
+
+/// A per-step sample for the dashboard's live charts (sent at most every `sample_interval`).
+fn step_sample(
+    now_ms: u64,
+    step: u64,
+    state: &State,
+    d: &creative_feedback_core::Decision,
+) -> String {
+    serde_json::json!({
+        "type": "creativity_metric",
+        "timestamp": now_ms as f64 / 1000.0,
+        "data": {
+            "event": "step",
+            "step": step,
+            "novelty": state.novelty,
+            "aesthetic_score": state.aesthetic_score,
+            "entropy_factor": d.entropy_factor,
+            "mode": d.mode,
+            "action": d.action,
+            "profile": d.exploration.as_ref().map(|e| e.profile.to_string()),
+            "progress": d.exploration.as_ref().map(|e| e.progress),
+        }
+    })
+    .to_string()
+}
