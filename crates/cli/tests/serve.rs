@@ -1,0 +1,239 @@
+//! `crefl serve` as a real process: the address line, graceful and crash restarts, the
+//! Python snippet of docs/sidecar.md, and refusing to expose an unprotected server.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+struct Server {
+    child: Child,
+    url: String,
+    addr: String,
+}
+
+fn start(args: &[&str]) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crefl"))
+        .arg("serve")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("crefl serve starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("first line: {line:?}"))
+        .to_owned();
+    let addr = url.trim_start_matches("http://").to_owned();
+    Server { child, url, addr }
+}
+
+fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    (
+        head.split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0),
+        body.to_owned(),
+    )
+}
+
+fn update(addr: &str, i: u64) -> u16 {
+    let novelty = if i % 250 == 0 { 0.9 } else { 0.5 };
+    http(
+        addr,
+        "POST",
+        "/v1/update",
+        &format!(r#"{{"novelty": {novelty}, "aesthetic_score": 0.6}}"#),
+    )
+    .0
+}
+
+fn steps(addr: &str) -> u64 {
+    let (_, body) = http(addr, "GET", "/v1/metrics", "");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    v["steps"].as_u64().unwrap()
+}
+
+fn stderr_of(mut child: Child) -> String {
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    err
+}
+
+fn wait(child: &mut Child) -> std::process::ExitStatus {
+    for _ in 0..200 {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    child.kill().unwrap();
+    panic!("the server did not stop within 5 s");
+}
+
+#[test]
+fn sigterm_saves_the_state_and_a_restart_resumes_from_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().to_string_lossy().into_owned();
+    let mut s = start(&[
+        "--bind",
+        "127.0.0.1:0",
+        "--state-dir",
+        &state,
+        "--snapshot-every",
+        "100000",
+    ]);
+    for i in 0..700 {
+        assert_eq!(update(&s.addr, i), 200);
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &s.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = wait(&mut s.child);
+    assert!(exit.success(), "exit {exit:?}");
+    let s = start(&["--bind", "127.0.0.1:0", "--state-dir", &state]);
+    assert_eq!(
+        steps(&s.addr),
+        700,
+        "the shutdown snapshot holds every step"
+    );
+    let mut child = s.child;
+    child.kill().unwrap();
+    let err = stderr_of(child);
+    assert!(
+        err.contains("restored the snapshot taken at step 700"),
+        "{err}"
+    );
+}
+
+#[test]
+fn after_kill_9_at_most_the_steps_since_the_last_snapshot_are_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().to_string_lossy().into_owned();
+    let mut s = start(&[
+        "--bind",
+        "127.0.0.1:0",
+        "--state-dir",
+        &state,
+        "--snapshot-every",
+        "100",
+    ]);
+    for i in 0..1_050 {
+        assert_eq!(update(&s.addr, i), 200);
+    }
+    std::thread::sleep(Duration::from_millis(300)); // let the writer finish the step-1000 snapshot
+    s.child.kill().unwrap(); // SIGKILL: no shutdown code runs
+    let _ = s.child.wait();
+    // A crash in the middle of an append leaves a torn last line.
+    let history = Path::new(&state).join("history.jsonl");
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&history)
+        .unwrap();
+    f.write_all(br#"{"initial_state": {"novelty": 0.9, "aesth"#)
+        .unwrap();
+    drop(f);
+
+    let s = start(&[
+        "--bind",
+        "127.0.0.1:0",
+        "--state-dir",
+        &state,
+        "--snapshot-every",
+        "100",
+    ]);
+    let restored = steps(&s.addr);
+    assert!((1_000..=1_050).contains(&restored), "restored {restored}");
+    for i in 0..260 {
+        assert_eq!(update(&s.addr, i), 200);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let mut child = s.child;
+    child.kill().unwrap();
+    let err = stderr_of(child);
+    assert!(err.contains("torn"), "{err}");
+
+    // The history still pre-trains: the torn line is skipped, the records after it are read.
+    let model = dir.path().join("model.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_crefl"))
+        .args([
+            "pretrain",
+            "--history",
+            &history.to_string_lossy(),
+            "--out",
+            &model.to_string_lossy(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(report.matches("skipped line").count(), 1, "{report}");
+}
+
+#[test]
+fn the_python_snippet_of_the_sidecar_guide_runs() {
+    if Command::new("python3").arg("--version").output().is_err() {
+        eprintln!("python3 is not installed; skipping (CI has it)");
+        return;
+    }
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/sidecar.md"
+    ))
+    .unwrap();
+    let code = doc
+        .split("```python\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .unwrap();
+    let s = start(&["--bind", "127.0.0.1:0"]);
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(code)
+        .env("CREFL_URL", &s.url)
+        .output()
+        .unwrap();
+    let mut child = s.child;
+    child.kill().unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("cumulative gain"));
+}
+
+#[test]
+fn a_public_address_without_a_token_is_refused() {
+    let out = Command::new(env!("CARGO_BIN_EXE_crefl"))
+        .args(["serve", "--bind", "0.0.0.0:0"])
+        .env_remove("CREFL_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("without a token"));
+}

@@ -1,0 +1,508 @@
+//! Every endpoint over real HTTP on 127.0.0.1 (ephemeral port): answers, bad input, auth,
+//! limits, restarts with persistence, and the live WebSocket stream.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use creative_feedback_core::{Config, CreativeLoop, LoopBuilder, Snapshot, State};
+use creative_feedback_server::{router, Service, ServiceConfig};
+use futures_util::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+struct Response {
+    status: u16,
+    headers: String,
+    body: String,
+}
+
+/// A minimal HTTP/1.1 client: one request per connection, bounded in time.
+async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    Response {
+        status,
+        headers: head.to_owned(),
+        body,
+    }
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = &rest[n + 2..];
+    }
+    out
+}
+
+async fn post(addr: SocketAddr, body: &str) -> Response {
+    request(
+        addr,
+        "POST",
+        "/v1/update",
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    )
+    .await
+}
+
+async fn get(addr: SocketAddr, path: &str) -> Response {
+    request(addr, "GET", path, &[], b"").await
+}
+
+async fn serve(settings: ServiceConfig) -> (SocketAddr, Arc<Service>, tokio::task::JoinHandle<()>) {
+    let service = Service::start(settings).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = router(Arc::clone(&service));
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (addr, service, task)
+}
+
+fn json(r: &Response) -> serde_json::Value {
+    serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", r.body))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_answers_decisions_and_refuses_bad_input() {
+    let (addr, _service, task) = serve(ServiceConfig::new(Config::default())).await;
+    let r = post(
+        addr,
+        r#"{"novelty": 0.85, "aesthetic_score": 0.6, "user_id": "u1"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let d = json(&r);
+    assert_eq!(d["action"], "inject_entropy");
+    assert_eq!(d["exploration"]["profile"], "constant");
+    assert!(r
+        .headers
+        .to_ascii_lowercase()
+        .contains("content-type: application/json"));
+
+    let r = post(addr, r#"{"novelty": 1.4, "aesthetic_score": 0.6}"#).await;
+    assert_eq!(json(&r)["warnings"][0]["field"], "novelty");
+
+    let cases: &[(&str, u16, &[&str])] = &[
+        ("not json", 400, &[]),
+        (r#"{"novelty": 0.5,"#, 400, &[]),
+        (r#"{"novelty": 0.5, "novelty": 0.6}"#, 400, &[]),
+        ("[1, 2]", 400, &[]),
+        (
+            r#"{"novelty": "0.5", "aesthetic_score": 0.5}"#,
+            422,
+            &["novelty"],
+        ),
+        (
+            r#"{"novelty": "NaN", "aesthetic_score": "Infinity"}"#,
+            422,
+            &["novelty", "aesthetic_score"],
+        ),
+        (
+            r#"{"novelty": NaN, "aesthetic_score": Infinity}"#,
+            422,
+            &["novelty", "aesthetic_score"],
+        ),
+        (
+            r#"{"novelty": 1e400, "aesthetic_score": 0.5}"#,
+            422,
+            &["novelty"],
+        ),
+        (
+            r#"{"novelty": 0.5, "aesthetic_score": 0.5, "coherence": "chaotic"}"#,
+            422,
+            &["coherence"],
+        ),
+        (
+            r#"{"novelty": 0.5, "aesthetic_score": 0.5, "emergency_override": "yes"}"#,
+            422,
+            &["emergency_override"],
+        ),
+        (
+            r#"{"novelty": 0.5, "aesthetic_score": 0.5, "attributes": {"x": [1]}}"#,
+            422,
+            &["attributes.x"],
+        ),
+    ];
+    let before = json(&get(addr, "/v1/metrics").await)["steps"].clone();
+    for (body, status, fields) in cases {
+        let r = post(addr, body).await;
+        assert_eq!(r.status, *status, "{body} → {}", r.body);
+        let e = json(&r);
+        assert!(e["error"].is_string(), "{}", r.body);
+        for field in *fields {
+            assert!(
+                e["fields"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|f| f["field"] == *field),
+                "{body}: {}",
+                r.body
+            );
+        }
+    }
+    let after = json(&get(addr, "/v1/metrics").await);
+    assert_eq!(after["steps"], before, "bad input never advances the loop");
+    assert_eq!(after["counters"]["rejected_inputs"], 7);
+
+    let big = format!(
+        r#"{{"novelty": 0.5, "aesthetic_score": 0.5, "pad": "{}"}}"#,
+        "x".repeat(70_000)
+    );
+    assert_eq!(post(addr, &big).await.status, 413);
+    task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_endpoints_answer() {
+    let mut settings = ServiceConfig::new(Config {
+        max_exploration_steps: 10,
+        min_exploration_steps: 10,
+        recovery_steps: 2,
+        ..Config::default()
+    });
+    settings.experiment = Some("ab".into());
+    let (addr, _service, task) = serve(settings).await;
+    for i in 0..200 {
+        let novelty = if i % 20 == 0 { 0.9 } else { 0.5 };
+        post(
+            addr,
+            &format!(r#"{{"novelty": {novelty}, "aesthetic_score": 0.6, "user_id": "u{i}"}}"#),
+        )
+        .await;
+    }
+    let m = json(&get(addr, "/v1/metrics").await);
+    assert_eq!(m["steps"], 200);
+    assert!(m["stream"].as_array().is_some_and(|s| s.len() == 2));
+    let h = get(addr, "/v1/history?limit=3").await;
+    assert_eq!(h.status, 200);
+    assert_eq!(json(&h).as_array().map(Vec::len), Some(3));
+    assert!(json(&h)[2]["creative_gain"].is_number());
+    let health = json(&get(addr, "/health/creativity").await);
+    for key in [
+        "status",
+        "mode",
+        "cumulative_gain",
+        "exploration_count",
+        "quality_model_trained",
+        "last_exploration",
+    ] {
+        assert!(health.get(key).is_some(), "health lacks {key}");
+    }
+    assert_eq!(health["status"], "healthy");
+    assert!(health["last_exploration"]["profile"].is_string());
+    let live = get(addr, "/healthz").await;
+    assert_eq!((live.status, live.body.trim()), (200, "ok"));
+    let report = json(&get(addr, "/v1/report").await);
+    assert_eq!(report["arms"].as_array().map(Vec::len), Some(2));
+    assert_eq!(get(addr, "/v1/rollout").await.status, 404);
+    let prom = get(addr, "/metrics").await;
+    assert_eq!(prom.status, 200);
+    let steps: f64 = prom
+        .body
+        .lines()
+        .find_map(|l| l.strip_prefix("creative_feedback_steps_total "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    // Snapshots reach the exporter every 10 steps, within its sink's flush interval.
+    assert!((100.0..=200.0).contains(&steps), "{}", prom.body);
+    let page = get(addr, "/").await;
+    assert!(
+        page.status == 200
+            && page.body.contains("<canvas id=\"timeline\"")
+            && !page.body.contains("http://cdn")
+    );
+    task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutating_endpoints_need_the_token() {
+    let mut settings = ServiceConfig::new(Config::default());
+    settings.token = Some("s3cret".into());
+    settings.rollout = Some(("g".into(), 10));
+    let (addr, _service, task) = serve(settings).await;
+    let body = br#"{"novelty": 0.5, "aesthetic_score": 0.5}"#;
+    let r = request(addr, "POST", "/v1/update", &[], body).await;
+    assert_eq!(r.status, 401);
+    assert!(r
+        .headers
+        .to_ascii_lowercase()
+        .contains("www-authenticate: bearer"));
+    assert_eq!(
+        request(
+            addr,
+            "POST",
+            "/v1/update",
+            &[("Authorization", "Bearer wrong")],
+            body
+        )
+        .await
+        .status,
+        401
+    );
+    assert_eq!(
+        request(
+            addr,
+            "POST",
+            "/v1/update",
+            &[("Authorization", "Bearer s3cret")],
+            body
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        request(addr, "PUT", "/v1/rollout", &[], br#"{"percent": 50}"#)
+            .await
+            .status,
+        401
+    );
+    let r = request(
+        addr,
+        "PUT",
+        "/v1/rollout",
+        &[("Authorization", "Bearer s3cret")],
+        br#"{"percent": 50}"#,
+    )
+    .await;
+    assert_eq!((r.status, json(&r)["percent"].as_u64()), (200, Some(50)));
+    assert_eq!(json(&get(addr, "/v1/rollout").await)["percent"], 50);
+    let bad = request(
+        addr,
+        "PUT",
+        "/v1/rollout",
+        &[("Authorization", "Bearer s3cret")],
+        br#"{"percent": 150}"#,
+    )
+    .await;
+    assert_eq!(bad.status, 422);
+    let bad = request(
+        addr,
+        "PUT",
+        "/v1/rollout",
+        &[("Authorization", "Bearer s3cret")],
+        b"fifty",
+    )
+    .await;
+    assert_eq!(bad.status, 400);
+    // Reads stay open.
+    assert_eq!(get(addr, "/v1/metrics").await.status, 200);
+    task.abort();
+}
+
+fn states(n: usize) -> Vec<String> {
+    let mut host =
+        creative_feedback_sim::Host::new(creative_feedback_sim::HostConfig::seeded(5)).unwrap();
+    let mut shadow = CreativeLoop::new(Config::default()).unwrap();
+    (0..n)
+        .map(|_| {
+            let s = host.observe();
+            let d = shadow.update(&s).unwrap();
+            host.apply(&d);
+            format!(
+                r#"{{"novelty": {}, "aesthetic_score": {}, "volatility": {}, "lambda_max": {}}}"#,
+                s.novelty.unwrap_or(0.5),
+                s.aesthetic_score.unwrap_or(0.5),
+                s.volatility.unwrap_or(0.0),
+                s.lambda_max.unwrap_or(0.0)
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_restart_keeps_metrics_model_and_next_decisions() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = ServiceConfig::new(Config::default());
+    settings.state_dir = Some(dir.path().to_path_buf());
+    settings.snapshot_every = 500;
+    let states = states(3_000);
+    let mut reference = CreativeLoop::new(Config::default()).unwrap();
+
+    let (addr, service, task) = serve(settings.clone()).await;
+    for s in &states[..2_000] {
+        assert_eq!(post(addr, s).await.status, 200);
+        reference.update(&State::from_json(s).unwrap()).unwrap();
+        reference.drain_events().for_each(drop);
+    }
+    let before = json(&get(addr, "/v1/metrics").await);
+    task.abort();
+    service.shutdown(Duration::from_secs(2)).await;
+
+    let (addr, service, task) = serve(settings).await;
+    assert_eq!(service.restored_steps(), Some(2_000));
+    let after = json(&get(addr, "/v1/metrics").await);
+    for key in [
+        "steps",
+        "cumulative_gain",
+        "counters",
+        "quality",
+        "mode",
+        "trend",
+    ] {
+        assert_eq!(after[key], before[key], "{key} changed across the restart");
+    }
+    for s in &states[2_000..] {
+        let r = post(addr, s).await;
+        let expected = reference.update(&State::from_json(s).unwrap()).unwrap();
+        reference.drain_events().for_each(drop);
+        assert_eq!(r.body, serde_json::to_string(&expected).unwrap());
+    }
+    let history = std::fs::read_to_string(dir.path().join("history.jsonl")).unwrap();
+    let c = reference.counters();
+    assert_eq!(history.lines().count() as u64, c.completed + c.pruned);
+    let mut pretrain = CreativeLoop::new(Config::default()).unwrap();
+    assert_eq!(pretrain.pretrain_jsonl(&history).skipped.len(), 0);
+    task.abort();
+    service.shutdown(Duration::from_secs(2)).await;
+}
+
+#[tokio::test]
+async fn a_corrupted_snapshot_is_refused_not_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = ServiceConfig::new(Config::default());
+    settings.state_dir = Some(dir.path().to_path_buf());
+    let service = Service::start(settings.clone()).unwrap();
+    service.update(br#"{"novelty": 0.9, "aesthetic_score": 0.6}"#);
+    service.shutdown(Duration::from_secs(1)).await;
+    let service = Service::start(settings.clone()).unwrap();
+    service.update(br#"{"novelty": 0.5, "aesthetic_score": 0.6}"#);
+    service.shutdown(Duration::from_secs(1)).await;
+    let good = std::fs::read_to_string(dir.path().join("snapshot.prev.json")).unwrap();
+    assert_eq!(Snapshot::from_json(&good).unwrap().steps(), 1);
+    std::fs::write(dir.path().join("snapshot.json"), "{\"format\": 1, \"conf").unwrap();
+    let err = Service::start(settings).unwrap_err().to_string();
+    assert!(
+        err.contains("corrupted") && err.contains("snapshot.prev.json"),
+        "{err}"
+    );
+    assert!(
+        dir.path().join("snapshot.json").exists(),
+        "the damaged file is left for inspection"
+    );
+    let restored = LoopBuilder::from_snapshot(Snapshot::from_json(&good).unwrap())
+        .build()
+        .unwrap();
+    assert_eq!(restored.steps(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_delivers_events_in_order_and_drops_a_stalled_client() {
+    let mut settings = ServiceConfig::new(Config {
+        max_exploration_steps: 10,
+        min_exploration_steps: 10,
+        recovery_steps: 2,
+        plateau_steps: Some(5),
+        ..Config::default()
+    });
+    settings.sample_interval = Duration::from_millis(1);
+    let (addr, _service, task) = serve(settings).await;
+    let (mut reader, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/v1/stream"))
+        .await
+        .unwrap();
+    // A client that connects and never reads.
+    let (stalled, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/v1/stream"))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    let mut worst = Duration::ZERO;
+    let big = format!(
+        r#"{{"novelty": 0.5, "aesthetic_score": 0.6, "note": "{}"}}"#,
+        "y".repeat(8_000)
+    );
+    for i in 0..3_000 {
+        let body = if i % 50 == 0 {
+            big.clone()
+        } else {
+            r#"{"novelty": 0.5, "aesthetic_score": 0.6}"#.to_owned()
+        };
+        let start = Instant::now();
+        assert_eq!(post(addr, &body).await.status, 200);
+        worst = worst.max(start.elapsed());
+    }
+    assert!(
+        worst < Duration::from_secs(1),
+        "an update took {worst:?} while a client stalled"
+    );
+
+    let mut steps = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let Ok(Some(Ok(frame))) = tokio::time::timeout(Duration::from_secs(2), reader.next()).await
+        else {
+            break;
+        };
+        let Ok(text) = frame.into_text() else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+            continue;
+        };
+        assert_eq!(v["type"], "creativity_metric");
+        if v["data"]["event"] == "exploration_started" || v["data"]["event"] == "exploration_ended"
+        {
+            steps.push(v["data"]["step"].as_u64().unwrap());
+        }
+        if steps.len() >= 20 {
+            break;
+        }
+    }
+    assert!(
+        steps.len() >= 20,
+        "only {} exploration events arrived",
+        steps.len()
+    );
+    assert!(
+        steps.windows(2).all(|w| w[0] <= w[1]),
+        "out of order: {steps:?}"
+    );
+    drop(stalled);
+    task.abort();
+}
