@@ -52,7 +52,7 @@ fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
 }
 
 fn update(addr: &str, i: u64) -> u16 {
-    let novelty = if i % 250 == 0 { 0.9 } else { 0.5 };
+    let novelty = if i.is_multiple_of(250) { 0.9 } else { 0.5 };
     http(
         addr,
         "POST",

@@ -1,7 +1,5 @@
 //! Sticky bucketing, compatible with Unleash's gradual rollout and variant assignment.
 
-use std::io::{Cursor, Read};
-
 /// Seed of Unleash's variant normalisation (multi-arm splits).
 pub const VARIANT_SEED: u32 = 86_028_157;
 
@@ -11,21 +9,22 @@ pub const DEFAULT_USER: &str = "default";
 /// murmur3 x86 32-bit of the UTF-8 bytes of `"{group}:{user}"`.
 #[must_use]
 pub fn hash(group: &str, user: &str, seed: u32) -> u32 {
-    // Ids are hashed as UTF-8 bytes, as Unleash's Rust engine does. Short keys are assembled on
-    // the stack so that hashing allocates nothing; long ones are streamed in pieces.
+    // Ids are hashed as UTF-8 bytes, as Unleash's Rust engine does. Keys up to 256 bytes are
+    // assembled on the stack so that hashing allocates nothing; longer ones are streamed.
     let len = group.len() + 1 + user.len();
     let mut buf = [0u8; 256];
-    let result = if len <= buf.len() {
+    if len <= buf.len() {
         buf[..group.len()].copy_from_slice(group.as_bytes());
         buf[group.len()] = b':';
         buf[group.len() + 1..len].copy_from_slice(user.as_bytes());
-        murmur3::murmur3_32(&mut Cursor::new(&buf[..len]), seed)
+        mur3::murmurhash3_x86_32(&buf[..len], seed)
     } else {
-        let mut reader = group.as_bytes().chain(&b":"[..]).chain(user.as_bytes());
-        murmur3::murmur3_32(&mut reader, seed)
-    };
-    // Reading from memory cannot fail.
-    result.unwrap_or(0)
+        let mut hasher = mur3::Hasher32::with_seed(seed);
+        std::hash::Hasher::write(&mut hasher, group.as_bytes());
+        std::hash::Hasher::write(&mut hasher, b":");
+        std::hash::Hasher::write(&mut hasher, user.as_bytes());
+        hasher.finish32()
+    }
 }
 
 /// `hash(group, user, seed) % modulus + 1`: Unleash's normalisation, in `1..=modulus`
@@ -78,23 +77,26 @@ mod tests {
 
     #[test]
     fn long_ids_hash_like_short_ones() {
-        let long = "u".repeat(1_000);
-        let mut joined = String::from("group:");
-        joined.push_str(&long);
-        let direct = murmur3::murmur3_32(&mut Cursor::new(joined.as_bytes()), 0).unwrap_or(1);
-        assert_eq!(hash("group", &long, 0), direct);
+        for n in [200, 254, 255, 256, 1_000] {
+            let long = "u".repeat(n);
+            let joined = format!("group:{long}");
+            assert_eq!(
+                hash("group", &long, 0),
+                mur3::murmurhash3_x86_32(joined.as_bytes(), 0),
+                "{n}"
+            );
+        }
     }
 
     #[test]
     fn known_murmur3_values() {
-        // Reference values of murmur3 x86 32 (seed 0): "" → 0, "a" → 0x3c2569b2.
+        // Reference values of murmur3 x86 32: "" → 0 (seed 0), "a" → 0x3c2569b2,
+        // "Hello, world!" with seed 1234 → 0xfaf6cdb3.
+        assert_eq!(mur3::murmurhash3_x86_32(b"", 0), 0);
+        assert_eq!(mur3::murmurhash3_x86_32(b"a", 0), 0x3c25_69b2);
         assert_eq!(
-            murmur3::murmur3_32(&mut Cursor::new(b""), 0).unwrap_or(1),
-            0
-        );
-        assert_eq!(
-            murmur3::murmur3_32(&mut Cursor::new(b"a"), 0).unwrap_or(1),
-            0x3c25_69b2
+            mur3::murmurhash3_x86_32(b"Hello, world!", 1234),
+            0xfaf6_cdb3
         );
     }
 

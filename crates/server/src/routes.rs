@@ -34,8 +34,8 @@ fn error(status: StatusCode, message: &str) -> Response {
     json(status, serde_json::json!({ "error": message }).to_string())
 }
 
-/// Checks the bearer token of a mutating request.
-fn authorized(service: &Service, headers: &HeaderMap) -> Result<(), Response> {
+/// Checks the bearer token of a mutating request; the refusal to send otherwise.
+fn authorized(service: &Service, headers: &HeaderMap) -> Result<(), Box<Response>> {
     let Some(token) = &service.settings().token else {
         return Ok(());
     };
@@ -61,13 +61,13 @@ fn authorized(service: &Service, headers: &HeaderMap) -> Result<(), Response> {
         response
             .headers_mut()
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        Err(response)
+        Err(Box::new(response))
     }
 }
 
 async fn update(State(service): State<Arc<Service>>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(denied) = authorized(&service, &headers) {
-        return denied;
+        return *denied;
     }
     match service.update(&body) {
         UpdateOutcome::Decision(d) => json(StatusCode::OK, d),
@@ -118,7 +118,7 @@ async fn set_rollout(
     body: Bytes,
 ) -> Response {
     if let Err(denied) = authorized(&service, &headers) {
-        return denied;
+        return *denied;
     }
     let Some(rollout) = service.rollout() else {
         return error(

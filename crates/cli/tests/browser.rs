@@ -1,0 +1,249 @@
+//! The dashboard in real headless Chromium (driven through chromedriver's WebDriver API): the
+//! page loads, connects to the live stream, and within a few seconds shows the mode and a chart
+//! with data while updates are being posted. It saves a screenshot.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+
+/// One HTTP/1.1 request. The body is read by its Content-Length (chromedriver keeps
+/// connections open whatever the request says).
+fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut w = s.try_clone().unwrap();
+    write!(
+        w,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut reader = BufReader::new(s);
+    let mut status_line = String::new();
+    let _ = reader.read_line(&mut status_line);
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let mut length = None;
+    let mut chunked = false;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        let lower = line.to_ascii_lowercase();
+        if let Some(v) = lower.strip_prefix("content-length:") {
+            length = v.trim().parse::<usize>().ok();
+        }
+        if lower.starts_with("transfer-encoding:") && lower.contains("chunked") {
+            chunked = true;
+        }
+    }
+    let mut out = Vec::new();
+    if chunked {
+        loop {
+            let mut size = String::new();
+            if reader.read_line(&mut size).unwrap_or(0) == 0 {
+                break;
+            }
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            let mut chunk = vec![0; n + 2];
+            if reader.read_exact(&mut chunk).is_err() {
+                break;
+            }
+            out.extend_from_slice(&chunk[..n]);
+        }
+    } else if let Some(n) = length {
+        out.resize(n, 0);
+        let _ = reader.read_exact(&mut out);
+    } else {
+        let _ = reader.read_to_end(&mut out);
+    }
+    (status, String::from_utf8_lossy(&out).into_owned())
+}
+
+fn webdriver(addr: &str, method: &str, path: &str, body: serde_json::Value) -> serde_json::Value {
+    let body = if body.is_null() {
+        String::new()
+    } else {
+        body.to_string()
+    };
+    let t = Instant::now();
+    let (status, text) = http(addr, method, path, &body);
+    eprintln!("{method} {path}: {status} in {:?}", t.elapsed());
+    let v: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: {text}"));
+    assert_eq!(status, 200, "{method} {path}: {text}");
+    v["value"].clone()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Kill(Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_dashboard_shows_live_data_in_headless_chromium() {
+    let (chromium, driver) = (
+        Path::new("/usr/bin/chromium"),
+        Path::new("/usr/bin/chromedriver"),
+    );
+    if !chromium.exists() || !driver.exists() {
+        eprintln!("chromium and chromedriver are not installed; skipping (CI installs them)");
+        return;
+    }
+    let mut server = Command::new(env!("CARGO_BIN_EXE_crefl"))
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _server = Kill(server);
+    let url = line.trim().trim_start_matches("listening on ").to_owned();
+    let server_addr = url.trim_start_matches("http://").to_owned();
+
+    let port = free_port();
+    let driver_addr = format!("127.0.0.1:{port}");
+    let _driver = Kill(
+        Command::new(driver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let ready = Instant::now();
+    while TcpStream::connect(&driver_addr).is_err() {
+        assert!(
+            ready.elapsed() < Duration::from_secs(10),
+            "chromedriver did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // Post updates in the background, bounded in count and time.
+    let stop = Arc::new(AtomicBool::new(false));
+    let poster = {
+        let (stop, addr) = (Arc::clone(&stop), server_addr.clone());
+        std::thread::spawn(move || {
+            let start = Instant::now();
+            for i in 0..20_000u32 {
+                if stop.load(Ordering::Relaxed) || start.elapsed() > Duration::from_secs(30) {
+                    break;
+                }
+                let novelty = if i % 150 == 0 {
+                    0.9
+                } else {
+                    0.45 + 0.1 * f64::from(i % 7) / 7.0
+                };
+                http(
+                    &addr,
+                    "POST",
+                    "/v1/update",
+                    &format!(r#"{{"novelty": {novelty}, "aesthetic_score": 0.6}}"#),
+                );
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        })
+    };
+
+    let profile = tempfile::tempdir().unwrap();
+    let session = webdriver(
+        &driver_addr,
+        "POST",
+        "/session",
+        serde_json::json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
+            "binary": chromium.to_string_lossy(),
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                     "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--window-size=1280,900", format!("--user-data-dir={}", profile.path().display())]
+        }}}}),
+    );
+    let id = session["sessionId"].as_str().unwrap().to_owned();
+    webdriver(
+        &driver_addr,
+        "POST",
+        &format!("/session/{id}/url"),
+        serde_json::json!({ "url": url }),
+    );
+
+    let script = "return [document.getElementById('connection').textContent, document.getElementById('mode').textContent, \
+                  document.getElementById('points').textContent, document.getElementById('health').textContent];";
+    let start = Instant::now();
+    let mut last;
+    let shown = loop {
+        last = webdriver(
+            &driver_addr,
+            "POST",
+            &format!("/session/{id}/execute/sync"),
+            serde_json::json!({ "script": script, "args": [] }),
+        );
+        let connection = last[0].as_str().unwrap_or("");
+        let mode = last[1].as_str().unwrap_or("");
+        let points: u64 = last[2]
+            .as_str()
+            .unwrap_or("0")
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        if connection == "live"
+            && ["stable", "exploring", "recovering", "emergency"].contains(&mode)
+            && points >= 10
+        {
+            break true;
+        }
+        if start.elapsed() > Duration::from_secs(15) {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let shot = webdriver(
+        &driver_addr,
+        "GET",
+        &format!("/session/{id}/screenshot"),
+        serde_json::Value::Null,
+    );
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(shot.as_str().unwrap())
+        .unwrap();
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
+    std::fs::write(&path, &png).unwrap();
+    eprintln!("screenshot saved to {}", path.display());
+    let _ = http(&driver_addr, "DELETE", &format!("/session/{id}"), "");
+    stop.store(true, Ordering::Relaxed);
+    poster.join().unwrap();
+    assert!(
+        shown,
+        "the dashboard did not show live data within 15 s: {last}"
+    );
+    assert!(png.starts_with(b"\x89PNG"));
+}
