@@ -394,13 +394,13 @@ async fn a_graceful_restart_keeps_metrics_model_and_next_decisions() {
         reference.drain_events().for_each(drop);
         assert_eq!(r.body, serde_json::to_string(&expected).unwrap());
     }
+    task.abort();
+    service.shutdown(Duration::from_secs(2)).await; // the writer has appended everything
     let history = std::fs::read_to_string(dir.path().join("history.jsonl")).unwrap();
     let c = reference.counters();
     assert_eq!(history.lines().count() as u64, c.completed + c.pruned);
     let mut pretrain = CreativeLoop::new(Config::default()).unwrap();
     assert_eq!(pretrain.pretrain_jsonl(&history).skipped.len(), 0);
-    task.abort();
-    service.shutdown(Duration::from_secs(2)).await;
 }
 
 #[tokio::test]
