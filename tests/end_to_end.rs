@@ -84,3 +84,17 @@ fn a_snapshot_with_an_unregistered_custom_profile_is_refused_naming_it() {
         .build();
     assert!(restored.is_ok());
 }
+
+#[test]
+fn a_snapshot_of_another_format_is_refused() {
+    let l = CreativeLoop::new(Config::default()).unwrap();
+    let json = l
+        .snapshot()
+        .to_json()
+        .unwrap()
+        .replacen("\"format\":1", "\"format\":2", 1);
+    let err = LoopBuilder::from_snapshot(Snapshot::from_json(&json).unwrap())
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("format 2"), "{err}");
+}

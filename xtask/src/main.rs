@@ -1,7 +1,18 @@
 //! Project automation, run as `cargo xtask <command>` (an alias in `.cargo/config.toml`).
 //!
 //! - `ci`: formatting, clippy with warnings denied, the test suite, and every example.
-//! - `examples`: runs every example declared in `examples/Cargo.toml`.
+//! - `examples`: runs every example (the workspace's and the crates' own).
+//! - `tidy`: manifest and documentation checks (also run by `cargo test`).
+//! - `features [--each]`: checks that every combination of the facade's features compiles
+//!   (`--each`: none, each alone, and all — what CI runs).
+//! - `bench`: runs the criterion benches and rewrites the table in `docs/performance.md`.
+//! - `release VERSION [--dry-run] [--skip-build]`: bumps the lockstep version, moves the
+//!   changelogs' `Unreleased` sections, packages every publishable crate in dependency order,
+//!   builds each crate alone, and tags the release.
+
+mod bench;
+mod release;
+mod tidy;
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -9,19 +20,31 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-fn root() -> PathBuf {
+/// Today's date, YYYY-MM-DD (UTC).
+pub fn release_date() -> String {
+    release::today()
+}
+
+/// The workspace root: the parent of this crate's folder.
+pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
-fn cargo() -> Command {
+/// `cargo`, as the one that runs us, in `dir`.
+pub fn cargo_in(dir: &Path) -> Command {
     let mut cmd = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cmd.current_dir(root());
+    cmd.current_dir(dir);
     cmd
 }
 
-fn run(mut cmd: Command) -> Result<()> {
+fn cargo() -> Command {
+    cargo_in(&root())
+}
+
+/// Runs a command, failing with its status.
+pub fn run(mut cmd: Command) -> Result<()> {
     eprintln!("$ {cmd:?}");
     let status = cmd
         .status()
@@ -79,7 +102,6 @@ fn examples() -> Result<()> {
         cmd.stdout(std::process::Stdio::null());
         run(cmd)?;
     }
-    // Crate examples that need features (declared with required-features).
     for (package, example) in CRATE_EXAMPLES {
         let mut cmd = cargo();
         cmd.args([
@@ -95,6 +117,56 @@ fn examples() -> Result<()> {
         cmd.stderr(std::process::Stdio::null());
         run(cmd)?;
     }
+    Ok(())
+}
+
+/// The facade's optional features (from its manifest), in declaration order.
+fn facade_features() -> Result<Vec<String>> {
+    let manifest = std::fs::read_to_string(root().join("crates/creative-feedback/Cargo.toml"))?;
+    Ok(tidy::manifest_features(&manifest))
+}
+
+/// Every combination of the facade's features (`--each`: none, each alone, and all).
+fn features(args: &[String]) -> Result<()> {
+    let all = facade_features()?;
+    let n = all.len();
+    if n > 12 {
+        bail!(
+            "{n} features make {} combinations; use cargo-hack",
+            1u64 << n
+        );
+    }
+    let masks: Vec<u32> = if args.iter().any(|a| a == "--each") {
+        std::iter::once(0)
+            .chain((0..n).map(|i| 1 << i))
+            .chain(std::iter::once((1 << n) - 1))
+            .collect()
+    } else {
+        (0..(1u32 << n)).collect()
+    };
+    for mask in &masks {
+        let chosen: Vec<&str> = (0..n)
+            .filter(|i| mask & (1 << i) != 0)
+            .map(|i| all[i].as_str())
+            .collect();
+        let mut cmd = cargo();
+        cmd.args([
+            "check",
+            "--quiet",
+            "--package",
+            "creative-feedback",
+            "--no-default-features",
+        ]);
+        if !chosen.is_empty() {
+            cmd.args(["--features", &chosen.join(",")]);
+        }
+        run(cmd).with_context(|| format!("features [{}] do not compile", chosen.join(", ")))?;
+    }
+    eprintln!(
+        "all {} combinations of [{}] checked compile",
+        masks.len(),
+        all.join(", ")
+    );
     Ok(())
 }
 
@@ -116,17 +188,24 @@ fn ci() -> Result<()> {
     let mut test = cargo();
     test.args(["test", "--workspace"]);
     run(test)?;
+    tidy::check(&root())?;
     examples()
 }
 
 fn main() -> Result<()> {
-    let task = env::args().nth(1);
-    match task.as_deref() {
+    let args: Vec<String> = env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("examples") => examples(),
+        Some("tidy") => tidy::check(&root()),
+        Some("features") => features(&args[1..]),
+        Some("bench") => bench::run(&root(), &args[1..]),
+        Some("release") => release::run(&root(), &args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <ci|examples>");
-            bail!("unknown or missing task {task:?}")
+            eprintln!(
+                "usage: cargo xtask <ci | examples | tidy | features | bench | release VERSION [--dry-run] [--skip-build]>"
+            );
+            bail!("unknown or missing task {:?}", args.first())
         }
     }
 }
@@ -146,6 +225,22 @@ mod tests {
                 root().join("examples").join(format!("{name}.rs")).exists(),
                 "{name}.rs is missing"
             );
+        }
+        for (package, example) in CRATE_EXAMPLES {
+            let dir = package.trim_start_matches("creative-feedback-");
+            let file = root()
+                .join("crates")
+                .join(dir)
+                .join("examples")
+                .join(format!("{example}.rs"));
+            assert!(file.exists(), "{} is missing", file.display());
+        }
+    }
+
+    #[test]
+    fn tidy_passes() {
+        if let Err(e) = tidy::check(&root()) {
+            panic!("cargo xtask tidy: {e:#}");
         }
     }
 }

@@ -163,6 +163,7 @@ pub struct LoopBuilder {
     predictor: Option<Box<dyn GainPredictor>>,
     model: Option<QualityModel>,
     resume: Option<(LoopState, Xoshiro256PlusPlus)>,
+    snapshot_format: Option<u32>,
 }
 
 impl fmt::Debug for LoopBuilder {
@@ -187,6 +188,7 @@ impl LoopBuilder {
             predictor: None,
             model: None,
             resume: None,
+            snapshot_format: None,
         }
     }
 
@@ -194,7 +196,9 @@ impl LoopBuilder {
     /// the same custom profiles, selector and predictor as the original had, then `build`.
     #[must_use]
     pub fn from_snapshot(snapshot: Snapshot) -> Self {
+        let format = snapshot.format;
         let mut builder = Self::new(snapshot.config);
+        builder.snapshot_format = Some(format);
         builder.model = Some(snapshot.model);
         builder.resume = Some((snapshot.state, snapshot.rng));
         builder
@@ -256,6 +260,11 @@ impl LoopBuilder {
     /// resumed exploration names an unregistered profile; [`Error::InvalidSnapshot`] for an
     /// inconsistent snapshot.
     pub fn build(self) -> Result<CreativeLoop, Error> {
+        if let Some(format) = self.snapshot_format.filter(|f| *f != SNAPSHOT_FORMAT) {
+            return Err(Error::InvalidSnapshot(format!(
+                "snapshot format {format}, but this version reads format {SNAPSHOT_FORMAT}"
+            )));
+        }
         let config = self.config;
         config.validate()?;
         let model_config = config.quality.model_config();

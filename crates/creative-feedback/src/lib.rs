@@ -42,7 +42,7 @@
 
 pub use creative_feedback_core::*;
 
-/// Entropy profiles: built-in shapes, the [`ProfileShape`](profiles::ProfileShape) trait and the
+/// Entropy profiles: built-in shapes, the [`ProfileShape`] trait and the
 /// registry of custom profiles.
 #[cfg(feature = "profiles")]
 pub mod profiles {
