@@ -10,6 +10,8 @@
 //!   changelogs' `Unreleased` sections, packages every publishable crate in dependency order,
 //!   builds each crate alone, and tags the release.
 
+#![cfg_attr(test, allow(clippy::panic, clippy::unwrap_used, clippy::expect_used))]
+
 mod bench;
 mod release;
 mod tidy;

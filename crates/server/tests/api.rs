@@ -337,22 +337,10 @@ async fn mutating_endpoints_need_the_token() {
 }
 
 fn states(n: usize) -> Vec<String> {
-    let mut host =
-        creative_feedback_sim::Host::new(creative_feedback_sim::HostConfig::seeded(5)).unwrap();
-    let mut shadow = CreativeLoop::new(Config::default()).unwrap();
-    (0..n)
-        .map(|_| {
-            let s = host.observe();
-            let d = shadow.update(&s).unwrap();
-            host.apply(&d);
-            format!(
-                r#"{{"novelty": {}, "aesthetic_score": {}, "volatility": {}, "lambda_max": {}}}"#,
-                s.novelty.unwrap_or(0.5),
-                s.aesthetic_score.unwrap_or(0.5),
-                s.volatility.unwrap_or(0.0),
-                s.lambda_max.unwrap_or(0.0)
-            )
-        })
+    creative_feedback_sim::recorded_states(5, n as u64)
+        .unwrap()
+        .iter()
+        .map(|s| serde_json::to_string(s).unwrap())
         .collect()
 }
 

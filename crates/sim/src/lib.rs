@@ -36,8 +36,8 @@ mod run;
 pub use compare::{compare, mean_ci95, Comparison, Policy, PolicyResult};
 pub use host::{default_contexts, Context, Dynamics, Host, HostConfig, HostTruth};
 pub use run::{
-    run, run_with_events, ModeShare, ProfileStats, RunOptions, RunOutput, RunSummary, TracePoint,
-    LOW_VALUE_GAIN,
+    recorded_states, run, run_with_events, ModeShare, ProfileStats, RunOptions, RunOutput,
+    RunSummary, TracePoint, LOW_VALUE_GAIN,
 };
 
 /// Errors of the simulator.

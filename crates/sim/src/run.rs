@@ -234,6 +234,30 @@ pub fn run_with_events(
     }
 }
 
+/// The states a seeded host reports while a default loop drives it: a realistic, reproducible
+/// stream (every mode, every profile) for tests and benchmarks of code around the loop.
+///
+/// # Errors
+///
+/// [`Error::Loop`](crate::Error::Loop) only if the default configuration were invalid.
+pub fn recorded_states(
+    seed: u64,
+    steps: u64,
+) -> Result<Vec<creative_feedback_core::State>, crate::Error> {
+    let mut host = Host::new(crate::HostConfig::seeded(seed))?;
+    let mut driver = CreativeLoop::new(creative_feedback_core::Config::default())?;
+    let mut states = Vec::with_capacity(usize::try_from(steps).unwrap_or(0));
+    for _ in 0..steps {
+        let state = host.observe();
+        if let Ok(decision) = driver.update(&state) {
+            host.apply(&decision);
+        }
+        driver.drain_events().for_each(drop);
+        states.push(state);
+    }
+    Ok(states)
+}
+
 fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 {
         0.0

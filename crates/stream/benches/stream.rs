@@ -6,7 +6,6 @@ use std::hint::black_box;
 
 use async_trait::async_trait;
 use creative_feedback_core::{Config, CreativeLoop, Event, Mode, State};
-use creative_feedback_sim::{Host, HostConfig};
 use creative_feedback_stream::{Dispatcher, Message, Sink, SinkError};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
@@ -24,16 +23,7 @@ impl Sink for Null {
 }
 
 fn states(n: u64) -> Vec<State> {
-    let mut host = Host::new(HostConfig::seeded(1)).unwrap();
-    let mut shadow = CreativeLoop::new(Config::default()).unwrap();
-    (0..n)
-        .map(|_| {
-            let s = host.observe();
-            let d = shadow.update(&s).unwrap();
-            host.apply(&d);
-            s
-        })
-        .collect()
+    creative_feedback_sim::recorded_states(1, n).unwrap()
 }
 
 fn stream(c: &mut Criterion) {

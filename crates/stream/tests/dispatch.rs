@@ -5,23 +5,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use creative_feedback_core::{Config, CreativeLoop, Event, HealthReason, State};
-use creative_feedback_sim::{Host, HostConfig};
 use creative_feedback_stream::{
     CallbackSink, Dispatcher, ManualClock, Message, Payload, SinkError,
 };
 use proptest::prelude::*;
 
 fn states(n: u64, seed: u64) -> Vec<State> {
-    let mut host = Host::new(HostConfig::seeded(seed)).unwrap();
-    let mut shadow = CreativeLoop::new(Config::default()).unwrap();
-    (0..n)
-        .map(|_| {
-            let s = host.observe();
-            let d = shadow.update(&s).unwrap();
-            host.apply(&d);
-            s
-        })
-        .collect()
+    creative_feedback_sim::recorded_states(seed, n).unwrap()
 }
 
 #[tokio::test]

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use creative_feedback_core::{Config, CreativeLoop, State};
-use creative_feedback_sim::{Host, HostConfig};
 use creative_feedback_stream::{Dispatcher, Message, Sink, SinkError};
 
 /// A sink that never finishes a send.
@@ -38,16 +37,7 @@ impl Sink for Slow {
 }
 
 fn states(n: u64, seed: u64) -> Vec<State> {
-    let mut host = Host::new(HostConfig::seeded(seed)).unwrap();
-    let mut shadow = CreativeLoop::new(Config::default()).unwrap();
-    (0..n)
-        .map(|_| {
-            let s = host.observe();
-            let d = shadow.update(&s).unwrap();
-            host.apply(&d);
-            s
-        })
-        .collect()
+    creative_feedback_sim::recorded_states(seed, n).unwrap()
 }
 
 /// Seconds per pass over `states`, the best of `rounds`.
