@@ -273,7 +273,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
             return Ok(());
         }
         let mut package = cargo_in(root);
-        package.args(["package", "--workspace", "--allow-dirty", "--no-verify"]);
+        package.args(["package", "--allow-dirty", "--no-verify"]);
         for (name, _) in &order {
             package.args(["--package", name]);
         }
