@@ -246,6 +246,11 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
 
     let date = today();
     let mut originals: Vec<(PathBuf, String)> = vec![(manifest_path.clone(), manifest.clone())];
+    // Builds rewrite the lock file with the new versions; a dry run must restore it too.
+    let lock_path = root.join("Cargo.lock");
+    if let Ok(lock) = fs::read_to_string(&lock_path) {
+        originals.push((lock_path, lock));
+    }
     fs::write(&manifest_path, bump_manifest(&manifest, &from, &to))?;
     for (dir, _) in crates(root)? {
         let path = dir.join("CHANGELOG.md");
