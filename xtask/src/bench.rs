@@ -103,9 +103,12 @@ fn format_ns(ns: f64) -> String {
 
 /// The median estimate criterion saved for a benchmark, in nanoseconds.
 fn median_ns(root: &Path, id: &str) -> Result<f64> {
+    // Criterion keeps `group/name` under `group/`, with the name's own slashes made `_`.
+    let (group, name) = id.split_once('/').unwrap_or((id, ""));
     let path = root
         .join("target/criterion")
-        .join(id)
+        .join(group)
+        .join(name.replace('/', "_"))
         .join("new/estimates.json");
     let text =
         fs::read_to_string(&path).with_context(|| format!("no results at {}", path.display()))?;
@@ -136,7 +139,8 @@ pub fn replace_table(doc: &str, table: &str) -> Result<String> {
     Ok(format!("{}{START}\n{table}{}", &doc[..a], &doc[b..]))
 }
 
-/// Runs the benches (criterion arguments after `--` are passed on) and rewrites the table.
+/// Runs the benches (criterion arguments after `--` are passed on) and rewrites the table;
+/// `--table-only` rewrites it from the results of the last run.
 pub fn run(root: &Path, args: &[String]) -> Result<()> {
     let extra: Vec<&str> = args
         .iter()
@@ -144,9 +148,13 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         .skip(1)
         .map(String::as_str)
         .collect();
+    let table_only = args
+        .iter()
+        .take_while(|a| *a != "--")
+        .any(|a| a == "--table-only");
     let mut targets: Vec<(&str, &str)> = BENCHES.iter().map(|(p, b, _, _)| (*p, *b)).collect();
     targets.dedup();
-    for (package, bench) in &targets {
+    for (package, bench) in targets.iter().filter(|_| !table_only) {
         let mut cmd = cargo_in(root);
         cmd.args([
             "bench",

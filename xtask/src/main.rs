@@ -5,7 +5,8 @@
 //! - `tidy`: manifest and documentation checks (also run by `cargo test`).
 //! - `features [--each]`: checks that every combination of the facade's features compiles
 //!   (`--each`: none, each alone, and all — what CI runs).
-//! - `bench`: runs the criterion benches and rewrites the table in `docs/performance.md`.
+//! - `bench [--table-only] [-- CRITERION ARGS]`: runs the criterion benches and rewrites the
+//!   table in `docs/performance.md`.
 //! - `release VERSION [--dry-run] [--skip-build]`: bumps the lockstep version, moves the
 //!   changelogs' `Unreleased` sections, packages every publishable crate in dependency order,
 //!   builds each crate alone, and tags the release.

@@ -13,8 +13,8 @@ use crate::decision::{
     Action, Decision, ExplorationInfo, Mode, Outcome, OutcomeKind, Reason, Trigger,
 };
 use crate::metrics::{
-    trend, Counters, CurrentExploration, Event, ExplorationRecord, Health, HealthReason, Metrics,
-    QualityStatus, RecentStats,
+    Counters, CurrentExploration, Event, ExplorationRecord, Health, HealthReason, Metrics,
+    QualityStatus, RecentStats, TrendWindow,
 };
 use crate::policy::{
     DefaultSelector, GainPredictor, ModelPredictor, Prediction, PredictionContext, ProfileSelector,
@@ -67,7 +67,7 @@ struct LoopState {
     after: VecDeque<f64>,
     history: VecDeque<ExplorationRecord>,
     recent: VecDeque<f64>,
-    trend: VecDeque<(f64, f64)>,
+    trend: TrendWindow,
 }
 
 impl LoopState {
@@ -86,7 +86,7 @@ impl LoopState {
             after: VecDeque::with_capacity(config.gain_window as usize),
             history: VecDeque::with_capacity(config.history_capacity as usize),
             recent: VecDeque::with_capacity(config.recent_window as usize),
-            trend: VecDeque::with_capacity(config.trend_window as usize),
+            trend: TrendWindow::with_capacity(config.trend_window),
         }
     }
 }
@@ -324,7 +324,7 @@ fn check_state(s: &LoopState, c: &Config) -> Result<(), Error> {
     let finite = s.cumulative_gain.is_finite()
         && s.baseline.is_none_or(f64::is_finite)
         && s.after.iter().chain(&s.recent).all(|v| v.is_finite())
-        && s.trend.iter().all(|(a, b)| a.is_finite() && b.is_finite());
+        && s.trend.is_finite();
     if !finite {
         return bad("a non-finite value");
     }
@@ -506,7 +506,7 @@ impl CreativeLoop {
             counters: s.counters,
             aesthetic_baseline: s.baseline,
             recent,
-            trend: trend(s.trend.iter()),
+            trend: s.trend.trend(),
             current_exploration: self.current_exploration(),
             quality: QualityStatus {
                 samples_seen: self.model.samples_seen(),
@@ -586,8 +586,7 @@ impl CreativeLoop {
                     }),
             );
         }
-        push_capped(
-            &mut self.s.trend,
+        self.s.trend.push(
             self.config.trend_window,
             (obs.values.novelty, obs.values.aesthetic_score),
         );
