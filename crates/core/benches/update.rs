@@ -36,7 +36,8 @@ fn stream(len: u64) -> Vec<State> {
 }
 
 fn update(c: &mut Criterion) {
-    let states = stream(100_000);
+    // 10,000 states (about 1.5 MB) stay in cache, as the state a host has just built does.
+    let states = stream(10_000);
     let mut group = c.benchmark_group("update");
     group.throughput(Throughput::Elements(1));
     let mut config = Config::default();

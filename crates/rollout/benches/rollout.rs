@@ -65,7 +65,8 @@ fn rollout(c: &mut Criterion) {
             });
         });
 
-    let states = stream(100_000);
+    // 10,000 states (about 1.5 MB) stay in cache, as the state a host has just built does.
+    let states = stream(10_000);
     run(
         c,
         "update_bare",

@@ -60,7 +60,8 @@ fn stream(c: &mut Criterion) {
         stats[0].dropped()
     );
 
-    let states = states(100_000);
+    // 10,000 states (about 1.5 MB) stay in cache, as the state a host has just built does.
+    let states = states(10_000);
     let mut bare = CreativeLoop::new(Config::default()).unwrap();
     let mut i = 0usize;
     group.bench_function("update_bare", |b| {
