@@ -269,6 +269,74 @@ impl Experiment {
     }
 }
 
+#[cfg(feature = "prometheus")]
+impl Experiment {
+    /// Emits the report through the `metrics` facade, as gauges labelled by arm, into whatever
+    /// recorder is installed (or the one a Prometheus exporter runs this under):
+    ///
+    /// | metric | labels | meaning |
+    /// |---|---|---|
+    /// | `{prefix}_ab_explorations` | `arm` | ended explorations attributed to the arm |
+    /// | `{prefix}_ab_mean_gain` | `arm` | their mean gain |
+    /// | `{prefix}_ab_gain_variance` | `arm` | its sample variance |
+    /// | `{prefix}_ab_success_rate` | `arm` | share with gain above `success_gain` |
+    /// | `{prefix}_ab_difference` | `arm` | mean gain minus the control's |
+    /// | `{prefix}_ab_p_value` | `arm` | Welch's two-sided p-value against the control |
+    ///
+    /// Figures that need more data than there is are not emitted (never NaN).
+    pub fn emit_metrics(&self, prefix: &str) {
+        let n = |suffix: &str| format!("{prefix}_ab_{suffix}");
+        metrics::describe_gauge!(
+            n("explorations"),
+            "Ended explorations attributed to each A/B arm."
+        );
+        metrics::describe_gauge!(n("mean_gain"), "Mean creative gain of each A/B arm.");
+        metrics::describe_gauge!(
+            n("gain_variance"),
+            "Sample variance of the gain of each A/B arm."
+        );
+        metrics::describe_gauge!(
+            n("success_rate"),
+            "Share of each A/B arm's explorations above success_gain."
+        );
+        metrics::describe_gauge!(
+            n("difference"),
+            "Mean gain of each A/B arm minus the control's."
+        );
+        metrics::describe_gauge!(
+            n("p_value"),
+            "Welch's two-sided p-value of each A/B arm against the control."
+        );
+        let report = self.report();
+        for a in &report.arms {
+            let arm = a.arm.name.clone();
+            metrics::gauge!(n("explorations"), "arm" => arm.clone())
+                .set(a.stats.explorations as f64);
+            let optional = [
+                ("mean_gain", a.stats.mean_gain),
+                ("gain_variance", a.stats.variance),
+                ("success_rate", a.stats.success_rate),
+            ];
+            for (suffix, value) in optional {
+                if let Some(v) = value {
+                    metrics::gauge!(n(suffix), "arm" => arm.clone()).set(v);
+                }
+            }
+        }
+        for c in &report.comparisons {
+            if let Comparison::Welch {
+                difference,
+                p_value,
+                ..
+            } = c.comparison
+            {
+                metrics::gauge!(n("difference"), "arm" => c.arm.clone()).set(difference);
+                metrics::gauge!(n("p_value"), "arm" => c.arm.clone()).set(p_value);
+            }
+        }
+    }
+}
+
 /// Chooses each exploration's profile by the arm of the user who triggered it.
 #[derive(Debug)]
 pub struct ExperimentSelector {

@@ -35,6 +35,7 @@
 //! | flag | default | enables |
 //! |---|---|---|
 //! | `serde` | no | `Serialize`/`Deserialize` for reports and arms |
+//! | `prometheus` | no | `Experiment::emit_metrics`: A/B statistics as gauges labelled by arm (`metrics` facade) |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(test, allow(clippy::panic, clippy::unwrap_used, clippy::expect_used))]
 

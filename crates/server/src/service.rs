@@ -404,6 +404,10 @@ impl Service {
     #[must_use]
     pub fn prometheus(&self) -> String {
         self.exporter.record_stream_stats(&self.stats.stats());
+        if let Some(experiment) = &self.experiment {
+            self.exporter
+                .with_recorder(|| experiment.emit_metrics(self.exporter.prefix()));
+        }
         self.exporter.render()
     }
 

@@ -103,6 +103,42 @@ async fn serve(settings: ServiceConfig) -> (SocketAddr, Arc<Service>, tokio::tas
     (addr, service, task)
 }
 
+/// `promtool check metrics` finds nothing, when promtool is on the PATH (CI installs it).
+fn promtool_check(exposition: &str) {
+    use std::io::Write as _;
+    let Some(promtool) = std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join("promtool"))
+            .find(|p| p.is_file())
+    }) else {
+        eprintln!("promtool is not on the PATH; not checked");
+        return;
+    };
+    let mut child = std::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(exposition.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let findings = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && findings.trim().is_empty(),
+        "promtool: {findings}"
+    );
+}
+
 fn json(r: &Response) -> serde_json::Value {
     serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", r.body))
 }
@@ -251,6 +287,17 @@ async fn read_endpoints_answer() {
         .unwrap_or(0.0);
     // Snapshots reach the exporter every 10 steps, within its sink's flush interval.
     assert!((100.0..=200.0).contains(&steps), "{}", prom.body);
+    // The A/B statistics, labelled by arm.
+    assert!(
+        prom.body
+            .contains("creative_feedback_ab_explorations{arm=\"control\"}"),
+        "{}",
+        prom.body
+    );
+    assert!(prom
+        .body
+        .contains("creative_feedback_ab_explorations{arm=\"treatment\"}"));
+    promtool_check(&prom.body);
     let page = get(addr, "/").await;
     assert!(
         page.status == 200

@@ -275,6 +275,12 @@ impl PrometheusExporter {
             .clone()
     }
 
+    /// Runs `f` with this exporter's recorder as the `metrics` facade's recorder, so that other
+    /// libraries' metrics (e.g. an A/B experiment's) land in the same exposition.
+    pub fn with_recorder<R>(&self, f: impl FnOnce() -> R) -> R {
+        metrics::with_local_recorder(&self.recorder, f)
+    }
+
     /// The exposition in Prometheus text format (also what node_exporter's textfile collector
     /// reads).
     #[must_use]
