@@ -4,7 +4,7 @@
 //! - `examples`: runs every example (the workspace's and the crates' own).
 //! - `tidy`: manifest and documentation checks (also run by `cargo test`).
 //! - `features [--each]`: checks that every combination of the facade's features compiles
-//!   (`--each`: none, each alone, and all — what CI runs).
+//!   (`--each`: only none, each alone, and all).
 //! - `bench [--table-only] [-- CRITERION ARGS]`: runs the criterion benches and rewrites the
 //!   table in `docs/performance.md`.
 //! - `release VERSION [--dry-run] [--skip-build]`: bumps the lockstep version, moves the
