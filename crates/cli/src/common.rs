@@ -37,21 +37,26 @@ pub fn load_model(path: &Path) -> Result<QualityModel> {
     })
 }
 
-/// A builder from the shared options: config, and a pre-trained model when given.
-pub fn builder(args: &LoopArgs) -> Result<(Config, LoopBuilder)> {
-    let config = load_config(args.config.as_deref())?;
-    let mut builder = CreativeLoop::builder(config.clone());
-    if let Some(path) = &args.model {
-        builder = builder.model(load_model(path)?);
-    }
-    Ok((config, builder))
-}
-
-/// The config and, when given, the pre-trained model.
-pub fn builder_parts(args: &LoopArgs) -> Result<(Config, Option<QualityModel>)> {
+/// The config and, when given, the pre-trained model (`--config`, `--model`).
+pub fn load(args: &LoopArgs) -> Result<(Config, Option<QualityModel>)> {
     let config = load_config(args.config.as_deref())?;
     let model = args.model.as_deref().map(load_model).transpose()?;
     Ok((config, model))
+}
+
+/// A loop builder from the config and the pre-trained model, when given.
+pub fn builder_from(config: Config, model: Option<QualityModel>) -> LoopBuilder {
+    let builder = CreativeLoop::builder(config);
+    match model {
+        Some(model) => builder.model(model),
+        None => builder,
+    }
+}
+
+/// A loop builder from the shared options.
+pub fn builder(args: &LoopArgs) -> Result<LoopBuilder> {
+    let (config, model) = load(args)?;
+    Ok(builder_from(config, model))
 }
 
 /// Writes a file whole, or not at all: a temporary file beside it, then a rename.

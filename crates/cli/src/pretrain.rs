@@ -24,8 +24,7 @@ pub struct PretrainArgs {
 }
 
 pub fn run(args: &PretrainArgs) -> Result<ExitCode> {
-    let (_, builder) = builder(&args.common)?;
-    let mut feedback = builder.build()?;
+    let mut feedback = builder(&args.common)?.build()?;
     let text = fs::read_to_string(&args.history)
         .with_context(|| format!("cannot read history file {}", args.history.display()))?;
     let before = feedback.model().samples_seen();

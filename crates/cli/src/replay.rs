@@ -41,8 +41,7 @@ struct LineError<'a> {
 }
 
 pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
-    let (_, builder) = builder(&args.common)?;
-    let mut feedback = builder.build()?;
+    let mut feedback = builder(&args.common)?.build()?;
     let input: Box<dyn BufRead> = match &args.states {
         Some(path) => {
             Box::new(BufReader::new(File::open(path).with_context(|| {

@@ -7,7 +7,9 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use creative_feedback::rollout::{bucket, AbReport, Arm, ArmPolicy, Comparison, Experiment};
 use creative_feedback::sim::{Host, HostConfig};
-use creative_feedback::{Config, CreativeLoop};
+use creative_feedback::{Config, QualityModel};
+
+use crate::common::builder_from;
 use serde::Serialize;
 
 #[derive(Debug, Args)]
@@ -72,14 +74,20 @@ pub fn run(args: &RolloutArgs) -> Result<ExitCode> {
 }
 
 /// Simulated users take turns at the host, one session of `session_steps` each.
-pub fn simulate_ab(config: &Config, steps: u64, seed: u64, session_steps: u64) -> Result<AbReport> {
+pub fn simulate_ab(
+    config: &Config,
+    model: Option<QualityModel>,
+    steps: u64,
+    seed: u64,
+    session_steps: u64,
+) -> Result<AbReport> {
     let arms = vec![
         Arm::new("control", 50, ArmPolicy::Constant),
         Arm::new("treatment", 50, ArmPolicy::Adaptive),
     ];
     let experiment = Experiment::new("crefl-simulated-ab", arms, config.success_gain)?;
     let mut feedback = experiment
-        .install(CreativeLoop::builder(config.clone()))
+        .install(builder_from(config.clone(), model))
         .build()?;
     let mut host = Host::new(HostConfig::seeded(seed))?;
     let mut user = String::new();

@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use creative_feedback_server::{router, Service, ServiceConfig};
 
-use crate::common::builder_parts;
+use crate::common::load;
 use crate::LoopArgs;
 
 #[derive(Debug, Args)]
@@ -93,7 +93,7 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
             .with_writer(std::io::stderr)
             .init();
     }
-    let (config, model) = builder_parts(&args.common)?;
+    let (config, model) = load(&args.common)?;
     let mut settings = ServiceConfig::new(config);
     settings.model = model;
     settings.state_dir.clone_from(&args.state_dir);

@@ -14,7 +14,7 @@ use creative_feedback::sim::{
 use creative_feedback::FEATURE_NAMES;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::common::{builder, metrics_exporter, write_atomic, write_metrics};
+use crate::common::{builder, load, metrics_exporter, write_atomic, write_metrics};
 use crate::{plot, LoopArgs};
 
 #[derive(Debug, Args)]
@@ -103,9 +103,9 @@ pub fn run(args: &SimulateArgs) -> Result<ExitCode> {
         return run_compare(args);
     }
     if args.ab {
-        let (config, _) = builder(&args.common)?;
+        let (config, model) = load(&args.common)?;
         let report =
-            crate::rollout::simulate_ab(&config, args.steps, args.seed, args.session_steps)?;
+            crate::rollout::simulate_ab(&config, model, args.steps, args.seed, args.session_steps)?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {
@@ -116,8 +116,7 @@ pub fn run(args: &SimulateArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let (_, builder) = builder(&args.common)?;
-    let mut feedback = builder.build()?;
+    let mut feedback = builder(&args.common)?.build()?;
     let mut host = Host::new(HostConfig::seeded(args.seed))?;
     let options = RunOptions {
         trace_every: if args.plot.is_some() {
@@ -271,7 +270,8 @@ fn text_summary(s: &RunSummary, seed: u64, elapsed: Duration, min_samples: u64) 
 }
 
 fn run_compare(args: &SimulateArgs) -> Result<ExitCode> {
-    let (config, _) = builder(&args.common)?;
+    // --compare conflicts with --model: every policy starts untrained.
+    let (config, _) = load(&args.common)?;
     let seeds: Vec<u64> = (1..=args.seeds).collect();
     let comparison = sim::compare(&config, &seeds, args.steps)?;
     if args.json {

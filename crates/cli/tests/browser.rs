@@ -3,7 +3,7 @@
 //! with data while updates are being posted. It saves a screenshot.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -13,66 +13,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 
-/// One HTTP/1.1 request. The body is read by its Content-Length (chromedriver keeps
-/// connections open whatever the request says).
-fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
-    let s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut w = s.try_clone().unwrap();
-    write!(
-        w,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut reader = BufReader::new(s);
-    let mut status_line = String::new();
-    let _ = reader.read_line(&mut status_line);
-    let status = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let mut length = None;
-    let mut chunked = false;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-            break;
-        }
-        let lower = line.to_ascii_lowercase();
-        if let Some(v) = lower.strip_prefix("content-length:") {
-            length = v.trim().parse::<usize>().ok();
-        }
-        if lower.starts_with("transfer-encoding:") && lower.contains("chunked") {
-            chunked = true;
-        }
-    }
-    let mut out = Vec::new();
-    if chunked {
-        loop {
-            let mut size = String::new();
-            if reader.read_line(&mut size).unwrap_or(0) == 0 {
-                break;
-            }
-            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-            if n == 0 {
-                break;
-            }
-            let mut chunk = vec![0; n + 2];
-            if reader.read_exact(&mut chunk).is_err() {
-                break;
-            }
-            out.extend_from_slice(&chunk[..n]);
-        }
-    } else if let Some(n) = length {
-        out.resize(n, 0);
-        let _ = reader.read_exact(&mut out);
-    } else {
-        let _ = reader.read_to_end(&mut out);
-    }
-    (status, String::from_utf8_lossy(&out).into_owned())
-}
+mod common;
+use common::http;
 
 fn webdriver(addr: &str, method: &str, path: &str, body: serde_json::Value) -> serde_json::Value {
     let body = if body.is_null() {
