@@ -13,7 +13,6 @@ fn main() -> anyhow::Result<()> {
             Arm::new("control", 50, ArmPolicy::Constant), // ['constant']
             Arm::new("treatment", 50, ArmPolicy::Adaptive), // cosine_ramp, exponential_decay, pulse…
         ],
-        0.1,
     )?;
     let mut feedback = experiment
         .install(CreativeLoop::builder(Config::default()))
@@ -25,9 +24,8 @@ fn main() -> anyhow::Result<()> {
         let state = host.observe().with_attribute("user_id", user.as_str());
         let decision = feedback.update(&state)?;
         host.apply(&decision);
-        for event in feedback.drain_events() {
-            experiment.record(&event);
-        }
+        // The experiment learns each outcome from the loop's feedback, by the arm's tag.
+        feedback.drain_events().for_each(drop);
     }
     println!("user-7 is in {}, always", experiment.arm_for("user-7").name);
 

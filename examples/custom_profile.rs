@@ -4,7 +4,8 @@
 use std::f64::consts::PI;
 
 use creative_feedback::{
-    Action, Config, CreativeLoop, Params, Profile, ProfileSelector, SelectionContext, State,
+    Action, Config, CreativeLoop, Params, Profile, ProfileSelector, Selection, SelectionContext,
+    State,
 };
 
 /// Smooth sinusoidal variation: `b·(1 + a·sin(2πf·t))`.
@@ -19,14 +20,15 @@ fn sinusoidal_profile(base_factor: f64, step: u32, total_steps: u32, params: &Pa
 struct SinusoidalOnMomentum;
 
 impl ProfileSelector for SinusoidalOnMomentum {
-    fn select(&mut self, ctx: &SelectionContext<'_>) -> Profile {
+    fn select(&mut self, ctx: &SelectionContext<'_>) -> Selection {
         if ctx.observation.values.novelty > 0.7 {
             Profile::custom(
                 "sinusoidal",
                 Params::new().with("amplitude", 0.5).with("frequency", 3.0),
             )
+            .into()
         } else {
-            ctx.default_choice()
+            ctx.default_choice().into()
         }
     }
 }

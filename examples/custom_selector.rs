@@ -1,30 +1,33 @@
 //! The guide's §2 "Automatic profile selection": a domain rule over the state's attributes,
 //! falling back to the default selector for everything else.
 
-use creative_feedback::{Config, CreativeLoop, Profile, ProfileSelector, SelectionContext, State};
+use creative_feedback::{
+    Config, CreativeLoop, Profile, ProfileSelector, ReadState, Selection, SelectionContext, State,
+};
 
 /// The guide's `CustomCreativeFeedback._select_entropy_profile`.
 struct ConversationSelector;
 
 impl ProfileSelector for ConversationSelector {
-    fn select(&mut self, ctx: &SelectionContext<'_>) -> Profile {
+    fn select(&mut self, ctx: &SelectionContext<'_>) -> Selection {
         let state = &ctx.observation;
         // Use pulse for stuck conversations.
         if state.flag("conversation_stalled") {
-            return Profile::Pulse { frequency: 3.0 };
+            return Profile::Pulse { frequency: 3.0 }.into();
         }
         // Use decay for overheated discussions.
         if state.number("temperature").is_some_and(|t| t > 0.8) {
-            return Profile::ExponentialDecay { decay_rate: 2.0 };
+            return Profile::ExponentialDecay { decay_rate: 2.0 }.into();
         }
         // Use a ramp for gentle exploration.
         if state.number("user_comfort").is_some_and(|c| c < 0.5) {
             return Profile::CosineRamp {
                 ramp_fraction: 0.25,
-            };
+            }
+            .into();
         }
         // Fall back to the default rule.
-        ctx.default_choice()
+        ctx.default_choice().into()
     }
 }
 
@@ -45,7 +48,10 @@ fn main() -> anyhow::Result<()> {
         ("nothing special (default rule)", State::new(0.85, 0.6)),
         (
             "from JSON, flat keys",
-            State::from_json(r#"{"novelty": 0.1, "aesthetic_score": 0.6, "temperature": 0.95}"#)?,
+            ReadState::from_json(
+                r#"{"novelty": 0.1, "aesthetic_score": 0.6, "temperature": 0.95}"#,
+            )?
+            .state,
         ),
     ];
     for (label, state) in cases {

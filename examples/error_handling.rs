@@ -2,7 +2,7 @@
 //! every correction is reported; NaN, infinities and wrong types are rejected naming every
 //! field, and the loop is untouched. No input panics.
 
-use creative_feedback::{Action, Config, CreativeLoop, InputMode, State};
+use creative_feedback::{Action, Config, CreativeLoop, InputMode, ReadState, State};
 
 fn main() -> anyhow::Result<()> {
     let mut feedback = CreativeLoop::new(Config::default())?; // lenient by default
@@ -15,12 +15,12 @@ fn main() -> anyhow::Result<()> {
         r#"{"novelty": 0.5,"#,                                                 // not JSON at all
     ];
     for text in inputs {
-        let action = match State::from_json(text) {
+        let action = match ReadState::from_json(text) {
             Err(e) => {
                 println!("{text}\n  unreadable: {e}");
                 Action::Maintain // the guide's safe fallback
             }
-            Ok(state) => match feedback.update(&state) {
+            Ok(read) => match feedback.update_read(&read) {
                 Ok(decision) => {
                     for w in &decision.warnings {
                         println!("{text}\n  corrected {w}");

@@ -58,11 +58,11 @@ fn a_snapshot_mid_run_continues_exactly() {
 
 #[test]
 fn a_snapshot_with_an_unregistered_custom_profile_is_refused_naming_it() {
-    use creative_feedback::{Params, Profile, ProfileSelector, SelectionContext, State};
+    use creative_feedback::{Params, Profile, ProfileSelector, Selection, SelectionContext, State};
     struct Sinus;
     impl ProfileSelector for Sinus {
-        fn select(&mut self, _: &SelectionContext<'_>) -> Profile {
-            Profile::custom("sinusoidal", Params::new().with("amplitude", 0.3))
+        fn select(&mut self, _: &SelectionContext<'_>) -> Selection {
+            Profile::custom("sinusoidal", Params::new().with("amplitude", 0.3)).into()
         }
     }
     let shape = |b: f64, _: u32, _: u32, _: &Params| b;

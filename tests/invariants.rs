@@ -3,8 +3,8 @@
 
 use creative_feedback::quality::{fit_batch, ModelConfig, QualityModel};
 use creative_feedback::{
-    Action, CreativeLoop, Decision, LoopBuilder, Metrics, Mode, Profile, ProfileRegistry, Snapshot,
-    State,
+    Action, CreativeLoop, Decision, LoopBuilder, Metrics, Mode, Profile, ProfileRegistry,
+    ReadState, Snapshot,
 };
 use creative_feedback_tests::{small_config, wild_state};
 use proptest::prelude::*;
@@ -172,8 +172,8 @@ fn a_state_with_every_field_bad_names_them_all() {
     let mut l = CreativeLoop::new(creative_feedback::Config::default()).unwrap();
     let text = r#"{"novelty": NaN, "aesthetic_score": Infinity, "volatility": "x", "lambda_max": -Infinity,
                    "coherence": "weird", "emergency_override": 0, "attributes": {"temperature": -Infinity}}"#;
-    let state = State::from_json(text).unwrap();
-    let err = l.update(&state).unwrap_err();
+    let read = ReadState::from_json(text).unwrap();
+    let err = l.update_read(&read).unwrap_err();
     let mut fields: Vec<_> = err.fields.iter().map(|f| f.field.as_str()).collect();
     fields.sort_unstable();
     assert_eq!(

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use creative_feedback::{FieldError, State};
+use creative_feedback::{FieldError, ReadState};
 use serde::Serialize;
 
 use crate::common::{builder, metrics_exporter, write_metrics};
@@ -69,11 +69,11 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
             continue;
         }
         lines += 1;
-        let result = State::from_json(text)
+        let result = ReadState::from_json(text)
             .map_err(|e| ("invalid JSON", vec![FieldError::new("line", e.to_string())]))
-            .and_then(|state| {
+            .and_then(|read| {
                 feedback
-                    .update(&state)
+                    .update_read(&read)
                     .map_err(|r| ("invalid state", r.fields))
             });
         match result {

@@ -85,7 +85,7 @@ pub fn simulate_ab(
         Arm::new("control", 50, ArmPolicy::Constant),
         Arm::new("treatment", 50, ArmPolicy::Adaptive),
     ];
-    let experiment = Experiment::new("crefl-simulated-ab", arms, config.success_gain)?;
+    let experiment = Experiment::new("crefl-simulated-ab", arms)?;
     let mut feedback = experiment
         .install(builder_from(config.clone(), model))
         .build()?;
@@ -98,9 +98,7 @@ pub fn simulate_ab(
         let state = host.observe().with_attribute("user_id", user.as_str());
         let decision = feedback.update(&state)?;
         host.apply(&decision);
-        for event in feedback.drain_events() {
-            experiment.record(&event);
-        }
+        feedback.drain_events().for_each(drop);
     }
     Ok(experiment.report())
 }

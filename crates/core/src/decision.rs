@@ -1,10 +1,10 @@
-//! The decision the loop answers each accepted step with (SPEC §3).
+//! The decision the loop answers each accepted step with (specification §3).
 
 use std::fmt;
 
 use creative_feedback_profiles::ProfileName;
 
-use crate::state::InputWarning;
+use crate::validate::InputWarning;
 
 macro_rules! named_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal,)+ }) => {
@@ -157,7 +157,7 @@ pub struct ExplorationInfo {
 pub struct Outcome {
     /// Completed, pruned or aborted.
     pub kind: OutcomeKind,
-    /// The creative gain (SPEC §8).
+    /// The creative gain (specification §8).
     pub gain: f64,
     /// How many entropy steps it had.
     pub entropy_steps: u32,
@@ -201,8 +201,26 @@ pub struct Decision {
     pub warnings: Vec<InputWarning>,
 }
 
+impl Default for Decision {
+    /// A `maintain` in stable mode: the answer to an in-band step, and a blank to pass to
+    /// [`CreativeLoop::update_into`](crate::CreativeLoop::update_into).
+    fn default() -> Self {
+        Self {
+            action: Action::Maintain,
+            mode: Mode::Stable,
+            entropy_factor: 0.0,
+            lambda_factor: 1.0,
+            reason: Reason::InBand,
+            exploration: None,
+            outcome: None,
+            predicted_gain: None,
+            warnings: Vec::new(),
+        }
+    }
+}
+
 impl Action {
-    /// The host-dynamics multiplier for this action (SPEC §3).
+    /// The host-dynamics multiplier for this action (specification §3).
     #[must_use]
     pub fn lambda_factor(self, entropy_factor: f64) -> f64 {
         match self {

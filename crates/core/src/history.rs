@@ -1,11 +1,12 @@
-//! Historical exploration records for pre-training (SPEC §7, the guide's §3).
+//! Historical exploration records for pre-training (specification §7).
 
 use creative_feedback_quality::Features;
 
 use crate::config::{Config, InputMode};
 use crate::json::{parse, state_from, Json, ReadError};
-use crate::state::{validate, FieldError, Rejected, State};
-use crate::CreativeLoop;
+use crate::rules;
+use crate::state::State;
+use crate::validate::{validate, FieldError, Findings, Rejected};
 
 /// One past exploration: its initial state, base entropy factor (before adjustment), duration,
 /// creative gain and, optionally, how many samples the model had seen then.
@@ -38,7 +39,7 @@ pub struct SkippedRecord {
     pub reasons: Vec<FieldError>,
 }
 
-/// What [`CreativeLoop::pretrain_jsonl`] did.
+/// What [`CreativeLoop::pretrain_jsonl`](crate::CreativeLoop::pretrain_jsonl) did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PretrainReport {
     /// Records given to the model.
@@ -48,7 +49,7 @@ pub struct PretrainReport {
 }
 
 fn check_record(record: &HistoryRecord) -> Vec<FieldError> {
-    let mut errors = match validate(&record.initial_state, InputMode::Strict) {
+    let mut errors = match validate(&record.initial_state, InputMode::Strict, Findings::NONE) {
         Ok(_) => Vec::new(),
         Err(rejected) => rejected
             .fields
@@ -74,30 +75,34 @@ fn check_record(record: &HistoryRecord) -> Vec<FieldError> {
     errors
 }
 
-/// The features of a record, as live explorations compute them.
-pub(crate) fn features(
-    record: &HistoryRecord,
-    config: &Config,
-    samples_seen_now: u64,
-) -> Result<Features, Rejected> {
-    let errors = check_record(record);
-    if !errors.is_empty() {
-        return Err(Rejected::new(errors));
-    }
-    let (obs, _) = validate(&record.initial_state, InputMode::Strict)?;
-    let seen = record.samples_seen.unwrap_or(samples_seen_now);
-    Ok([
-        obs.novelty,
-        obs.aesthetic_score,
-        obs.volatility,
-        record.entropy_factor,
-        f64::from(record.duration) / f64::from(config.max_exploration_steps),
-        seen.min(100) as f64 / 100.0,
-        1.0,
-    ])
-}
-
 impl HistoryRecord {
+    /// The record's features, as live explorations compute them.
+    pub(crate) fn features(
+        &self,
+        config: &Config,
+        samples_seen_now: u64,
+    ) -> Result<Features, Rejected> {
+        let errors = check_record(self);
+        if !errors.is_empty() {
+            return Err(Rejected::new(errors));
+        }
+        let (n, _) = validate(&self.initial_state, InputMode::Strict, Findings::NONE)?;
+        let values = crate::state::ObservedValues {
+            novelty: n.novelty,
+            aesthetic_score: n.aesthetic_score,
+            volatility: n.volatility,
+            lambda_max: n.lambda_max,
+            coherence: self.initial_state.coherence,
+        };
+        Ok(rules::features(
+            &values,
+            self.entropy_factor,
+            self.duration,
+            config.max_exploration_steps,
+            self.samples_seen.unwrap_or(samples_seen_now),
+        ))
+    }
+
     /// Reads one record from a JSON object.
     ///
     /// # Errors
@@ -152,7 +157,15 @@ impl HistoryRecord {
             None => None,
         };
         let initial_state = match get("initial_state") {
-            Some(v @ Json::Obj(_)) => state_from(v).ok(),
+            Some(v @ Json::Obj(_)) => state_from(v).ok().map(|read| {
+                errors.extend(
+                    read.findings
+                        .errors
+                        .into_iter()
+                        .map(|f| FieldError::new(format!("initial_state.{}", f.field), f.message)),
+                );
+                read.state
+            }),
             Some(other) => {
                 errors.push(FieldError::new(
                     "initial_state",
@@ -182,25 +195,12 @@ impl HistoryRecord {
     }
 }
 
-impl CreativeLoop {
-    /// Pre-trains the quality model from JSON Lines text (one record per line; blank lines are
-    /// skipped). Records that break the rules are skipped and reported with their line number.
-    pub fn pretrain_jsonl(&mut self, text: &str) -> PretrainReport {
-        let mut report = PretrainReport::default();
-        for (i, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let result = HistoryRecord::from_json(line)
-                .and_then(|record| self.pretrain(&record).map_err(|r| r.fields));
-            match result {
-                Ok(()) => report.used += 1,
-                Err(reasons) => report.skipped.push(SkippedRecord {
-                    line: i + 1,
-                    reasons,
-                }),
-            }
-        }
-        report
-    }
+/// The records of JSON Lines text with their line numbers (1-based); blank lines are skipped.
+pub(crate) fn read_jsonl(
+    text: &str,
+) -> impl Iterator<Item = (usize, Result<HistoryRecord, Vec<FieldError>>)> + '_ {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(i, line)| (i + 1, HistoryRecord::from_json(line)))
 }

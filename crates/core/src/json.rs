@@ -1,4 +1,4 @@
-//! Reading states and history records from JSON text (SPEC §2).
+//! Reading states and history records from JSON text (specification §2).
 //!
 //! The reader accepts strict JSON plus what Python's `json` module writes by default: the tokens
 //! `NaN`, `Infinity` and `-Infinity`, and numbers too large for a double (read as ±∞), so that such
@@ -7,7 +7,8 @@
 
 use std::fmt;
 
-use crate::state::{AttributeValue, Coherence, FieldError, InputWarning, State};
+use crate::state::{AttributeValue, Coherence, State};
+use crate::validate::{FieldError, Findings, InputWarning};
 
 /// Text that could not be read as a state or record: not JSON, a duplicate key, or not an object.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -311,14 +312,58 @@ fn scalar_attribute(v: &Json) -> Option<AttributeValue> {
     }
 }
 
+/// A state read from text, with what the reader found beside it.
+///
+/// Hand it to [`CreativeLoop::update_read`](crate::CreativeLoop::update_read), which rejects
+/// the state naming the reader's type errors and its own findings together, and counts the
+/// reader's corrections with its own.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReadState {
+    /// The state, with every field that could be read.
+    pub state: State,
+    /// Type errors and corrections found while reading.
+    pub findings: Findings,
+}
+
+impl ReadState {
+    /// Reads a state from one JSON object, e.g.
+    /// `{"novelty": 0.8, "aesthetic_score": 0.6, "user_id": "u1"}`.
+    ///
+    /// Unknown top-level keys with scalar values become attributes (an explicit `attributes`
+    /// entry wins); unknown keys holding arrays or objects are ignored with a warning; `null`
+    /// means absent. Type errors do not fail here: they are kept in the
+    /// [`findings`](Self::findings) so that the loop rejects the state naming every offending
+    /// field at once, and counts it.
+    ///
+    /// ```
+    /// use creative_feedback_core::ReadState;
+    /// let read = ReadState::from_json(r#"{"novelty": "high", "aesthetic_score": 0.5}"#)?;
+    /// assert_eq!(read.findings.errors[0].field, "novelty");
+    /// # Ok::<(), creative_feedback_core::ReadError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ReadError`] for text that is not JSON, a duplicate key, or a value that is not an
+    /// object.
+    pub fn from_json(text: &str) -> Result<Self, ReadError> {
+        let value = parse(text)?;
+        state_from(&value).map_err(|message| ReadError {
+            message: message.into(),
+            offset: 0,
+        })
+    }
+}
+
 /// Builds a state from a parsed JSON object; type errors are kept for the loop to report.
-pub(crate) fn state_from(value: &Json) -> Result<State, &'static str> {
+pub(crate) fn state_from(value: &Json) -> Result<ReadState, &'static str> {
     let Json::Obj(entries) = value else {
         return Err("a state must be a JSON object");
     };
     let mut state = State::default();
+    let mut findings = Findings::default();
     let mut flat = Vec::new();
-    let errors = &mut state.read_errors;
+    let errors = &mut findings.errors;
     for (key, v) in entries {
         match key.as_str() {
             "novelty" => state.novelty = number_field(key, v, errors),
@@ -377,7 +422,7 @@ pub(crate) fn state_from(value: &Json) -> Result<State, &'static str> {
             _ => match (v, scalar_attribute(v)) {
                 (Json::Null, _) => {}
                 (_, Some(value)) => flat.push((key.clone(), value)),
-                (other, None) => state.read_warnings.push(InputWarning::new(
+                (other, None) => findings.warnings.push(InputWarning::new(
                     key.clone(),
                     format!("unknown key holding {} was ignored", other.kind()),
                 )),
@@ -385,31 +430,19 @@ pub(crate) fn state_from(value: &Json) -> Result<State, &'static str> {
         }
     }
     for (key, value) in flat {
+        // A flat attribute is named by the path the user sent, and checked even when an
+        // explicit `attributes` entry of the same name wins.
+        if let AttributeValue::Number(n) = value {
+            if !n.is_finite() {
+                findings
+                    .errors
+                    .push(FieldError::new(key, format!("{n} is not a finite number")));
+                continue;
+            }
+        }
         state.attributes.entry(key).or_insert(value);
     }
-    Ok(state)
-}
-
-impl State {
-    /// Reads a state from one JSON object, e.g.
-    /// `{"novelty": 0.8, "aesthetic_score": 0.6, "user_id": "u1"}`.
-    ///
-    /// Unknown top-level keys with scalar values become attributes (an explicit `attributes`
-    /// entry wins); unknown keys holding arrays or objects are ignored with a warning; `null`
-    /// means absent. Type errors do not fail here: they are kept in
-    /// [`read_errors`](State::read_errors) so that [`CreativeLoop::update`](crate::CreativeLoop::update)
-    /// rejects the state naming every offending field at once, and counts it.
-    ///
-    /// # Errors
-    ///
-    /// [`ReadError`] for text that is not JSON, a duplicate key, or a value that is not an object.
-    pub fn from_json(text: &str) -> Result<Self, ReadError> {
-        let value = parse(text)?;
-        state_from(&value).map_err(|message| ReadError {
-            message: message.into(),
-            offset: 0,
-        })
-    }
+    Ok(ReadState { state, findings })
 }
 
 impl fmt::Display for Json {
@@ -461,17 +494,18 @@ mod tests {
             "[1, 2]",
             "\"text\"",
         ] {
-            assert!(State::from_json(bad).is_err(), "accepted {bad:?}");
+            assert!(ReadState::from_json(bad).is_err(), "accepted {bad:?}");
         }
     }
 
     #[test]
     fn flat_keys_become_attributes_and_explicit_ones_win() {
-        let state = State::from_json(
+        let state = ReadState::from_json(
             r#"{"novelty": 0.8, "user_id": "u1", "temperature": 0.9, "stalled": true,
                 "attributes": {"temperature": 0.2}, "extra": null, "blob": [1, 2]}"#,
         );
-        let Ok(state) = state else { panic!("not read") };
+        let Ok(read) = state else { panic!("not read") };
+        let state = &read.state;
         assert_eq!(
             state.attributes.get("user_id"),
             Some(&AttributeValue::Text("u1".into()))
@@ -485,18 +519,23 @@ mod tests {
             Some(&AttributeValue::Bool(true))
         );
         assert!(!state.attributes.contains_key("extra"));
-        assert_eq!(state.read_warnings.len(), 1);
-        assert_eq!(state.read_warnings[0].field, "blob");
+        assert_eq!(read.findings.warnings.len(), 1);
+        assert_eq!(read.findings.warnings[0].field, "blob");
     }
 
     #[test]
     fn type_errors_are_kept_for_the_loop() {
-        let state = State::from_json(
+        let state = ReadState::from_json(
             r#"{"novelty": "0.5", "emergency_override": 1, "coherence": "chaotic",
                 "attributes": {"nested": {"a": 1}}}"#,
         );
-        let Ok(state) = state else { panic!("not read") };
-        let fields: Vec<&str> = state.read_errors.iter().map(|e| e.field.as_str()).collect();
+        let Ok(read) = state else { panic!("not read") };
+        let fields: Vec<&str> = read
+            .findings
+            .errors
+            .iter()
+            .map(|e| e.field.as_str())
+            .collect();
         assert_eq!(
             fields,
             [
@@ -505,6 +544,25 @@ mod tests {
                 "coherence",
                 "attributes.nested"
             ]
+        );
+    }
+
+    #[test]
+    fn a_flat_non_finite_number_is_named_by_its_own_path_even_when_it_loses_a_clash() {
+        let read = ReadState::from_json(
+            r#"{"novelty": 0.5, "temperature": NaN, "attributes": {"temperature": 0.5}}"#,
+        )
+        .unwrap();
+        let fields: Vec<&str> = read
+            .findings
+            .errors
+            .iter()
+            .map(|e| e.field.as_str())
+            .collect();
+        assert_eq!(fields, ["temperature"]);
+        assert_eq!(
+            read.state.attributes.get("temperature"),
+            Some(&AttributeValue::Number(0.5))
         );
     }
 

@@ -48,39 +48,55 @@
 //! |---|---|---|
 //! | `serde` | no | `Serialize`/`Deserialize` for [`Config`], [`Decision`], [`Metrics`], [`Event`], [`ExplorationRecord`] and JSON snapshots ([`Snapshot::to_json`]) |
 //!
-//! Reading states and history records from JSON ([`State::from_json`], [`HistoryRecord::from_json`])
-//! needs no feature.
+//! Reading states and history records from JSON ([`ReadState::from_json`],
+//! [`HistoryRecord::from_json`]) needs no feature.
+//!
+//! # Where things are
+//!
+//! The behaviour is stated in the project's `docs/specification.md`; comments cite its
+//! sections. [`CreativeLoop`] keeps the state and runs the mode rules; the rules' arithmetic
+//! (triggers, the base factor, duration, features, the adjustment, shaping, gain) are pure
+//! functions in one module; [`LoopBuilder`] and [`Snapshot`] build and persist loops; the
+//! policy seams ([`ProfileSelector`], [`GainPredictor`]) document the order of their hooks.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(test, allow(clippy::panic, clippy::unwrap_used, clippy::expect_used))]
 
+mod builder;
 mod config;
 mod decision;
 mod engine;
+mod events;
+mod health;
 mod history;
 mod json;
 mod metrics;
 mod policy;
+mod records;
+mod rules;
+mod snapshot;
 mod state;
+mod trend;
+mod validate;
 
+pub use builder::LoopBuilder;
 pub use config::{Config, InputMode, QualityConfig, SelectorConfig};
 pub use decision::{
     Action, Decision, ExplorationInfo, Mode, Outcome, OutcomeKind, Reason, Trigger,
 };
-pub use engine::{CreativeLoop, LoopBuilder, Snapshot};
+pub use engine::CreativeLoop;
+pub use events::Event;
+pub use health::{Health, HealthReason, HealthStatus};
 pub use history::{HistoryRecord, PretrainReport, SkippedRecord};
-pub use json::ReadError;
-pub use metrics::{
-    Counters, CurrentExploration, Event, ExplorationRecord, Health, HealthReason, HealthStatus,
-    Metrics, QualityStatus, RecentStats, Trend,
-};
+pub use json::{ReadError, ReadState};
+pub use metrics::{Counters, Metrics, QualityStatus, RecentStats, Trend};
 pub use policy::{
     ConstantSelector, DefaultSelector, GainPredictor, ModelPredictor, NoPredictor, Prediction,
-    PredictionContext, ProfileSelector, SelectionContext,
+    PredictionContext, ProfileSelector, Selection, SelectionContext, Tag,
 };
-pub use state::{
-    AttributeValue, Attributes, Coherence, FieldError, InputWarning, Observation, ObservedValues,
-    Rejected, State,
-};
+pub use records::{CurrentExploration, ExplorationRecord};
+pub use snapshot::Snapshot;
+pub use state::{AttributeValue, Attributes, Coherence, Observation, ObservedValues, State};
+pub use validate::{FieldError, FieldMessage, Findings, InputWarning, Rejected};
 
 pub use creative_feedback_profiles::{
     Params, Profile, ProfileName, ProfileRegistry, ProfileShape, ResolvedProfile,
@@ -111,36 +127,4 @@ pub enum Error {
     /// JSON (de)serialization of a snapshot or config failed.
     #[error("invalid JSON: {0}")]
     Json(String),
-}
-
-#[cfg(feature = "serde")]
-mod state_serde {
-    use serde::ser::SerializeMap;
-
-    use crate::state::State;
-
-    /// States serialize flat, as the reader reads them: the known fields, then `attributes`.
-    impl serde::Serialize for State {
-        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-            let mut map = serializer.serialize_map(None)?;
-            for (key, value) in [
-                ("novelty", self.novelty),
-                ("aesthetic_score", self.aesthetic_score),
-                ("volatility", self.volatility),
-                ("lambda_max", self.lambda_max),
-            ] {
-                if let Some(v) = value {
-                    map.serialize_entry(key, &v)?;
-                }
-            }
-            map.serialize_entry("coherence", self.coherence.as_str())?;
-            if self.emergency_override {
-                map.serialize_entry("emergency_override", &true)?;
-            }
-            if !self.attributes.is_empty() {
-                map.serialize_entry("attributes", &self.attributes)?;
-            }
-            map.end()
-        }
-    }
 }

@@ -1,15 +1,106 @@
-//! The policy seams: which profile an exploration uses, and what gain it is predicted to bring.
+//! The policy seams: which profile an exploration uses, what gain it is predicted to bring, and
+//! how both hear what came of it.
 //!
 //! The guide customised behaviour by subclassing (`_select_entropy_profile`,
 //! `_predict_creative_gain`); here a user implements [`ProfileSelector`] or [`GainPredictor`]
 //! and hands it to the [`LoopBuilder`](crate::LoopBuilder).
+//!
+//! # The order of the hooks
+//!
+//! On the stable step that triggers an exploration (specification §5), after the stability
+//! check:
+//!
+//! 1. [`GainPredictor::predict`] with the features;
+//! 2. the quality gate (a refused exploration stops here: the selector is not called);
+//! 3. [`ProfileSelector::select`], whose context carries the prediction of step 1; the
+//!    [`Selection`] it returns (profile and optional [`Tag`]) travels with the exploration, on
+//!    its `exploration_started` and `exploration_ended` events and its [`ExplorationRecord`].
+//!
+//! When the exploration ends, however it ends (completed, pruned or aborted), exactly once:
+//!
+//! 4. the loop's own quality model learns from it (not from aborted ones);
+//! 5. [`GainPredictor::feedback`] with the [`ExplorationRecord`];
+//! 6. [`ProfileSelector::feedback`] with the same record;
+//! 7. the `exploration_ended` event is queued and the record enters the history.
+//!
+//! Policies learn only from what the loop hands them: a policy keeps no note between `select`
+//! and `feedback`, so one policy value (behind an `Arc`) can serve many loops on many threads.
 
-use creative_feedback_profiles::Profile;
+use std::fmt;
+
+use creative_feedback_profiles::{Profile, ProfileName};
 use creative_feedback_quality::{Features, QualityModel};
 
 use crate::config::SelectorConfig;
 use crate::decision::Trigger;
+use crate::records::ExplorationRecord;
 use crate::state::Observation;
+
+/// A short label a policy attaches to the explorations it chose: an A/B arm, a rollout bucket,
+/// a bandit arm. The loop carries it on events and records and hands it back in feedback.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(transparent))]
+pub struct Tag(ProfileName);
+
+impl Tag {
+    /// A tag from a static string (no allocation).
+    #[must_use]
+    pub const fn from_static(tag: &'static str) -> Self {
+        Self(ProfileName::from_static(tag))
+    }
+
+    /// The tag's text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl From<&str> for Tag {
+    fn from(tag: &str) -> Self {
+        Self(ProfileName::from(tag))
+    }
+}
+
+impl fmt::Debug for Tag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Tag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a selector chose for an exploration: the profile with its parameters, and an optional
+/// tag that comes back with the outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Selection {
+    /// The profile and its parameters.
+    pub profile: Profile,
+    /// A label for the choice (an arm), carried on events and records.
+    pub tag: Option<Tag>,
+}
+
+impl Selection {
+    /// A selection with a tag.
+    #[must_use]
+    pub fn tagged(profile: Profile, tag: Tag) -> Self {
+        Self {
+            profile,
+            tag: Some(tag),
+        }
+    }
+}
+
+impl From<Profile> for Selection {
+    fn from(profile: Profile) -> Self {
+        Self { profile, tag: None }
+    }
+}
 
 /// What a selector knows when an exploration starts.
 #[derive(Debug, Clone, Copy)]
@@ -22,6 +113,10 @@ pub struct SelectionContext<'a> {
     pub base_factor: f64,
     /// Planned entropy steps.
     pub duration: u32,
+    /// The prediction already made for this exploration (the gate has let it through).
+    pub prediction: Prediction,
+    /// The features the prediction was made from, and the model will learn from.
+    pub features: &'a Features,
     /// The default selector, to fall back on (the guide's `super()._select_entropy_profile`).
     pub default: &'a DefaultSelector,
 }
@@ -34,38 +129,57 @@ impl SelectionContext<'_> {
     }
 }
 
-/// Chooses the profile (and its parameters) of each exploration.
+/// Chooses the profile (and its parameters) of each exploration, and may learn from how its
+/// choices turned out.
 ///
 /// A choice naming an unregistered profile or invalid parameters falls back to the default
-/// selector's choice for that exploration and counts as an error.
+/// selector's choice for that exploration (keeping the tag) and counts as an error. See the
+/// [module docs](self) for the order in which the loop calls the hooks.
 ///
 /// ```
-/// use creative_feedback_core::{Profile, ProfileSelector, SelectionContext};
+/// use creative_feedback_core::{Profile, ProfileSelector, Selection, SelectionContext};
 ///
 /// /// The guide's `CustomCreativeFeedback._select_entropy_profile`.
 /// struct Conversational;
 ///
 /// impl ProfileSelector for Conversational {
-///     fn select(&mut self, ctx: &SelectionContext<'_>) -> Profile {
+///     fn select(&mut self, ctx: &SelectionContext<'_>) -> Selection {
 ///         let obs = &ctx.observation;
 ///         if obs.flag("conversation_stalled") {
-///             Profile::Pulse { frequency: 3.0 }
+///             Profile::Pulse { frequency: 3.0 }.into()
 ///         } else if obs.number("temperature").is_some_and(|t| t > 0.8) {
-///             Profile::ExponentialDecay { decay_rate: 2.0 }
+///             Profile::ExponentialDecay { decay_rate: 2.0 }.into()
 ///         } else if obs.number("user_comfort").is_some_and(|c| c < 0.5) {
-///             Profile::CosineRamp { ramp_fraction: 0.25 }
+///             Profile::CosineRamp { ramp_fraction: 0.25 }.into()
 ///         } else {
-///             ctx.default_choice()
+///             ctx.default_choice().into()
 ///         }
 ///     }
 /// }
 /// ```
 pub trait ProfileSelector: Send {
-    /// The profile for the exploration starting now.
-    fn select(&mut self, ctx: &SelectionContext<'_>) -> Profile;
+    /// The profile (and optional tag) for the exploration starting now.
+    fn select(&mut self, ctx: &SelectionContext<'_>) -> Selection;
+
+    /// How an exploration this selector chose ended: called exactly once per ended
+    /// exploration (completed, pruned or aborted). The record carries the selection's profile
+    /// and tag. Does nothing by default.
+    fn feedback(&mut self, record: &ExplorationRecord) {
+        let _ = record;
+    }
 }
 
-/// The default selector (SPEC §6), first match: volatile → `exponential_decay`; low novelty →
+impl<S: ProfileSelector + ?Sized> ProfileSelector for Box<S> {
+    fn select(&mut self, ctx: &SelectionContext<'_>) -> Selection {
+        (**self).select(ctx)
+    }
+
+    fn feedback(&mut self, record: &ExplorationRecord) {
+        (**self).feedback(record);
+    }
+}
+
+/// The default selector (specification §6), first match: volatile → `exponential_decay`; low novelty →
 /// `pulse`; novelty inside the ramp band → `cosine_ramp`; else `constant`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DefaultSelector {
@@ -103,8 +217,8 @@ impl DefaultSelector {
 }
 
 impl ProfileSelector for DefaultSelector {
-    fn select(&mut self, ctx: &SelectionContext<'_>) -> Profile {
-        self.choose(&ctx.observation)
+    fn select(&mut self, ctx: &SelectionContext<'_>) -> Selection {
+        self.choose(&ctx.observation).into()
     }
 }
 
@@ -113,8 +227,8 @@ impl ProfileSelector for DefaultSelector {
 pub struct ConstantSelector;
 
 impl ProfileSelector for ConstantSelector {
-    fn select(&mut self, _: &SelectionContext<'_>) -> Profile {
-        Profile::Constant
+    fn select(&mut self, _: &SelectionContext<'_>) -> Selection {
+        Profile::Constant.into()
     }
 }
 
@@ -123,7 +237,7 @@ impl ProfileSelector for ConstantSelector {
 pub struct PredictionContext<'a> {
     /// The trigger state.
     pub observation: Observation<'a>,
-    /// The features (SPEC §7).
+    /// The features (specification §7).
     pub features: &'a Features,
     /// The loop's quality model.
     pub model: &'a QualityModel,
@@ -158,6 +272,23 @@ impl Prediction {
 pub trait GainPredictor: Send {
     /// The prediction for the exploration starting now.
     fn predict(&mut self, ctx: &PredictionContext<'_>) -> Prediction;
+
+    /// How an exploration ended: called exactly once per ended exploration, before the
+    /// selector's feedback. The record carries the prediction made at its start. Does nothing
+    /// by default (the loop's own model learns without it).
+    fn feedback(&mut self, record: &ExplorationRecord) {
+        let _ = record;
+    }
+}
+
+impl<P: GainPredictor + ?Sized> GainPredictor for Box<P> {
+    fn predict(&mut self, ctx: &PredictionContext<'_>) -> Prediction {
+        (**self).predict(ctx)
+    }
+
+    fn feedback(&mut self, record: &ExplorationRecord) {
+        (**self).feedback(record);
+    }
 }
 
 /// The default predictor: the loop's own ridge model, once it can predict.

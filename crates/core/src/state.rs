@@ -1,9 +1,8 @@
-//! The observed state the host reports each step (SPEC §2), and its validation.
+//! The observed state the host reports each step (specification §2): plain data.
+//!
+//! Validation lives in [`crate::validate`]; reading from JSON in [`crate::json`].
 
 use std::collections::BTreeMap;
-use std::fmt;
-
-use crate::config::InputMode;
 
 /// The host's phase. No default rule uses it; custom selectors and records may.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -79,91 +78,11 @@ impl From<String> for AttributeValue {
 /// Free keys for policies: `user_id`, `conversation_stalled`, `temperature`, `user_comfort`, …
 pub type Attributes = BTreeMap<String, AttributeValue>;
 
-/// A field that made a state invalid, named by its path (`novelty`, `attributes.temperature`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub struct FieldError {
-    /// The field's path.
-    pub field: String,
-    /// What is wrong with it and what it should be.
-    pub message: String,
-}
-
-impl FieldError {
-    /// A field error.
-    #[must_use]
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for FieldError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.field, self.message)
-    }
-}
-
-/// An input correction: a default used for a missing field, a clamp, an infinite instability,
-/// or an ignored key. Each is reported in the decision and counted once.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub struct InputWarning {
-    /// The field's path.
-    pub field: String,
-    /// What was done.
-    pub message: String,
-}
-
-impl InputWarning {
-    /// A warning.
-    #[must_use]
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for InputWarning {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.field, self.message)
-    }
-}
-
-/// A state the loop refused: every offending field is listed. The loop did not advance.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[error("invalid state: {}", list(.fields))]
-pub struct Rejected {
-    /// Always `"invalid state"` in JSON, so an error object is recognisable.
-    pub error: String,
-    /// The offending fields.
-    pub fields: Vec<FieldError>,
-}
-
-fn list(fields: &[FieldError]) -> String {
-    fields
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-impl Rejected {
-    pub(crate) fn new(fields: Vec<FieldError>) -> Self {
-        Self {
-            error: "invalid state".into(),
-            fields,
-        }
-    }
-}
-
-/// One step's observation from the host (SPEC §2). Absent fields take their documented
-/// defaults; validation happens in [`CreativeLoop::update`](crate::CreativeLoop::update).
+/// One step's observation from the host (specification §2). Absent fields take their
+/// documented defaults; validation happens in [`CreativeLoop::update`](crate::CreativeLoop::update).
+///
+/// With the `serde` feature a state serializes flat, as the JSON reader reads it: the known
+/// fields (absent ones left out), then `attributes`.
 ///
 /// ```
 /// use creative_feedback_core::State;
@@ -171,26 +90,47 @@ impl Rejected {
 /// assert_eq!(state.novelty, Some(0.85));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct State {
     /// How new the recent output is, in [0, 1]; absent → 0.5 with a warning.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub novelty: Option<f64>,
     /// Quality of the recent output, in [0, 1]; absent → 0.5 with a warning.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub aesthetic_score: Option<f64>,
     /// How unsteady the host is, in [0, 1]; absent → 0.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub volatility: Option<f64>,
     /// Largest eigenvalue of the host's dynamics, ≥ 0 (`+∞` is accepted); absent → 0.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub lambda_max: Option<f64>,
     /// The host's phase.
+    #[cfg_attr(feature = "serde", serde(default))]
     pub coherence: Coherence,
     /// The host demands an emergency halt.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "std::ops::Not::not")
+    )]
     pub emergency_override: bool,
     /// Free keys for policies.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Attributes::is_empty")
+    )]
     pub attributes: Attributes,
-    /// Type errors found while reading the state from text; the loop rejects the state with
-    /// these and its own findings together, so every offending field is named at once.
-    pub read_errors: Vec<FieldError>,
-    /// Corrections made while reading (e.g. an ignored nested key); reported and counted.
-    pub read_warnings: Vec<InputWarning>,
 }
 
 impl State {
@@ -257,7 +197,7 @@ pub struct ObservedValues {
 }
 
 impl ObservedValues {
-    /// performance = ½·novelty + ½·aesthetic score (SPEC §8).
+    /// performance = ½·novelty + ½·aesthetic score (specification §8).
     #[must_use]
     #[inline]
     pub fn performance(&self) -> f64 {
@@ -314,85 +254,10 @@ impl Observation<'_> {
     }
 }
 
-/// In-range values take the fast path; everything else goes to [`unit_field_slow`].
-#[inline]
-fn unit_field(
-    name: &'static str,
-    value: Option<f64>,
-    missing: Option<f64>,
-    mode: InputMode,
-    errors: &mut Vec<FieldError>,
-    warnings: &mut Vec<InputWarning>,
-) -> f64 {
-    match value {
-        Some(v) if (0.0..=1.0).contains(&v) => v,
-        _ => unit_field_slow(name, value, missing, mode, errors, warnings),
-    }
-}
-
-#[cold]
-fn unit_field_slow(
-    name: &'static str,
-    value: Option<f64>,
-    missing: Option<f64>,
-    mode: InputMode,
-    errors: &mut Vec<FieldError>,
-    warnings: &mut Vec<InputWarning>,
-) -> f64 {
-    let Some(v) = value else {
-        return match missing {
-            None => 0.0,
-            Some(default) if mode == InputMode::Strict => {
-                errors.push(FieldError::new(
-                    name,
-                    "missing; strict input mode requires it",
-                ));
-                default
-            }
-            Some(default) => {
-                warnings.push(InputWarning::new(name, format!("missing; using {default}")));
-                default
-            }
-        };
-    };
-    if v.is_nan() {
-        errors.push(FieldError::new(name, "NaN is not a number in [0, 1]"));
-        0.0
-    } else if v.is_infinite() {
-        errors.push(FieldError::new(
-            name,
-            format!("{v} is not a number in [0, 1]"),
-        ));
-        0.0
-    } else if (0.0..=1.0).contains(&v) {
-        v
-    } else if mode == InputMode::Strict {
-        errors.push(FieldError::new(name, format!("{v} is outside [0, 1]")));
-        0.0
-    } else {
-        let c = v.clamp(0.0, 1.0);
-        warnings.push(InputWarning::new(
-            name,
-            format!("{v} is outside [0, 1]; clamped to {c}"),
-        ));
-        c
-    }
-}
-
-/// The validated numbers of a state. Kept apart from the byte-sized fields so that moving
-/// them never mixes narrow stores with wide loads (a store-forwarding stall on the hot path).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Numbers {
-    pub(crate) novelty: f64,
-    pub(crate) aesthetic_score: f64,
-    pub(crate) volatility: f64,
-    pub(crate) lambda_max: f64,
-}
-
 impl<'a> Observation<'a> {
     /// The observation of `state` with its validated numbers.
     #[inline]
-    pub(crate) fn new(state: &'a State, n: Numbers) -> Self {
+    pub(crate) fn new(state: &'a State, n: crate::validate::Numbers) -> Self {
         Self {
             values: ObservedValues {
                 novelty: n.novelty,
@@ -403,210 +268,6 @@ impl<'a> Observation<'a> {
             },
             emergency_override: state.emergency_override,
             attributes: &state.attributes,
-        }
-    }
-}
-
-/// Validates a state (SPEC §2): collects every error, applies defaults and clamps.
-///
-/// The common case (every number present, finite and in range, nothing carried over from the
-/// reader) is checked first without building error lists.
-#[inline]
-pub(crate) fn validate(
-    state: &State,
-    mode: InputMode,
-) -> Result<(Numbers, Vec<InputWarning>), Rejected> {
-    let unit = |v: f64| (0.0..=1.0).contains(&v);
-    if let (Some(novelty), Some(aesthetic_score)) = (state.novelty, state.aesthetic_score) {
-        let volatility = state.volatility.unwrap_or(0.0);
-        let lambda_max = state.lambda_max.unwrap_or(0.0);
-        let clean = unit(novelty)
-            && unit(aesthetic_score)
-            && unit(volatility)
-            && (0.0..f64::INFINITY).contains(&lambda_max)
-            && state.read_errors.is_empty()
-            && state.read_warnings.is_empty()
-            && state.attributes.values().all(|v| match v {
-                AttributeValue::Number(n) => n.is_finite(),
-                _ => true,
-            });
-        if clean {
-            let numbers = Numbers {
-                novelty,
-                aesthetic_score,
-                volatility,
-                lambda_max,
-            };
-            return Ok((numbers, Vec::new()));
-        }
-    }
-    validate_slow(state, mode)
-}
-
-#[cold]
-fn validate_slow(state: &State, mode: InputMode) -> Result<(Numbers, Vec<InputWarning>), Rejected> {
-    // Cloning an empty Vec still costs a call per step; most states have nothing to carry over.
-    let mut errors = if state.read_errors.is_empty() {
-        Vec::new()
-    } else {
-        state.read_errors.clone()
-    };
-    let mut warnings = if state.read_warnings.is_empty() {
-        Vec::new()
-    } else {
-        state.read_warnings.clone()
-    };
-    let novelty = unit_field(
-        "novelty",
-        state.novelty,
-        Some(0.5),
-        mode,
-        &mut errors,
-        &mut warnings,
-    );
-    let aesthetic_score = unit_field(
-        "aesthetic_score",
-        state.aesthetic_score,
-        Some(0.5),
-        mode,
-        &mut errors,
-        &mut warnings,
-    );
-    let volatility = unit_field(
-        "volatility",
-        state.volatility,
-        None,
-        mode,
-        &mut errors,
-        &mut warnings,
-    );
-    let lambda_max = match state.lambda_max {
-        None => 0.0,
-        Some(v) if (0.0..f64::INFINITY).contains(&v) => v,
-        Some(v) if v.is_nan() => {
-            errors.push(FieldError::new("lambda_max", "NaN is not a number ≥ 0"));
-            0.0
-        }
-        Some(f64::INFINITY) => {
-            warnings.push(InputWarning::new(
-                "lambda_max",
-                "+inf is an instability beyond any threshold; treated as the largest finite value",
-            ));
-            f64::MAX
-        }
-        Some(f64::NEG_INFINITY) => {
-            errors.push(FieldError::new("lambda_max", "-inf is not a number ≥ 0"));
-            0.0
-        }
-        Some(v) if v < 0.0 && mode == InputMode::Strict => {
-            errors.push(FieldError::new("lambda_max", format!("{v} is below 0")));
-            0.0
-        }
-        Some(v) if v < 0.0 => {
-            warnings.push(InputWarning::new(
-                "lambda_max",
-                format!("{v} is below 0; clamped to 0"),
-            ));
-            0.0
-        }
-        Some(v) => v,
-    };
-    for (key, value) in &state.attributes {
-        if let AttributeValue::Number(n) = value {
-            if !n.is_finite() {
-                errors.push(FieldError::new(
-                    format!("attributes.{key}"),
-                    format!("{n} is not a finite number"),
-                ));
-            }
-        }
-    }
-    if !errors.is_empty() {
-        return Err(Rejected::new(errors));
-    }
-    Ok((
-        Numbers {
-            novelty,
-            aesthetic_score,
-            volatility,
-            lambda_max,
-        },
-        warnings,
-    ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn fields(r: &Rejected) -> Vec<&str> {
-        r.fields.iter().map(|f| f.field.as_str()).collect()
-    }
-
-    #[test]
-    fn every_offending_field_is_named() {
-        let state = State {
-            novelty: Some(f64::NAN),
-            aesthetic_score: Some(f64::INFINITY),
-            volatility: Some(f64::NEG_INFINITY),
-            lambda_max: Some(f64::NAN),
-            ..State::default()
-        }
-        .with_attribute("temperature", f64::NAN);
-        let Err(rejected) = validate(&state, InputMode::Lenient) else {
-            panic!("accepted a NaN state");
-        };
-        assert_eq!(
-            fields(&rejected),
-            [
-                "novelty",
-                "aesthetic_score",
-                "volatility",
-                "lambda_max",
-                "attributes.temperature"
-            ]
-        );
-    }
-
-    #[test]
-    fn lenient_clamps_and_warns_strict_rejects() {
-        let state = State::new(1.4, -0.2).with_lambda_max(-1.0);
-        let Ok((obs, warnings)) = validate(&state, InputMode::Lenient) else {
-            panic!("lenient rejected a finite state");
-        };
-        assert_eq!((obs.novelty, obs.aesthetic_score), (1.0, 0.0));
-        assert_eq!(obs.lambda_max, 0.0);
-        assert_eq!(warnings.len(), 3);
-        let Err(rejected) = validate(&state, InputMode::Strict) else {
-            panic!("strict accepted an out-of-range state");
-        };
-        assert_eq!(
-            fields(&rejected),
-            ["novelty", "aesthetic_score", "lambda_max"]
-        );
-    }
-
-    #[test]
-    fn missing_fields_default_with_warnings_or_are_required_in_strict() {
-        let state = State::default();
-        let Ok((obs, warnings)) = validate(&state, InputMode::Lenient) else {
-            panic!("lenient rejected an empty state");
-        };
-        assert_eq!(obs.novelty, 0.5);
-        assert_eq!(obs.volatility, 0.0);
-        assert_eq!(warnings.len(), 2);
-        assert!(validate(&state, InputMode::Strict).is_err());
-    }
-
-    #[test]
-    fn infinite_instability_is_accepted_as_largest_value() {
-        let state = State::new(0.5, 0.5).with_lambda_max(f64::INFINITY);
-        for mode in [InputMode::Lenient, InputMode::Strict] {
-            let Ok((obs, warnings)) = validate(&state, mode) else {
-                panic!("+inf lambda_max rejected");
-            };
-            assert_eq!(obs.lambda_max, f64::MAX);
-            assert_eq!(warnings.len(), 1);
         }
     }
 }

@@ -397,8 +397,8 @@ fn default_selector_picks_by_volatility_then_novelty() {
 
 struct Named(&'static str);
 impl ProfileSelector for Named {
-    fn select(&mut self, _: &SelectionContext<'_>) -> Profile {
-        Profile::custom(self.0, Params::new())
+    fn select(&mut self, _: &SelectionContext<'_>) -> Selection {
+        Profile::custom(self.0, Params::new()).into()
     }
 }
 

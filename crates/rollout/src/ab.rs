@@ -3,8 +3,8 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use creative_feedback_core::{
-    DefaultSelector, Event, LoopBuilder, OutcomeKind, Profile, ProfileSelector, SelectionContext,
-    SelectorConfig,
+    DefaultSelector, ExplorationRecord, LoopBuilder, OutcomeKind, Profile, ProfileSelector,
+    Selection, SelectionContext, SelectorConfig, Tag,
 };
 
 use crate::bucket::variant;
@@ -80,28 +80,25 @@ pub struct AbReport {
     pub comparisons: Vec<ArmComparison>,
 }
 
-#[derive(Debug, Default)]
-struct Tally {
-    stats: Vec<Accumulator>,
-    current: Option<usize>,
-}
-
 #[derive(Debug)]
 struct Shared {
     group: Box<str>,
     arms: Vec<Arm>,
+    /// Each arm's name as the tag its explorations carry.
+    tags: Vec<Tag>,
     weights: Vec<u32>,
-    success_gain: f64,
-    tally: Mutex<Tally>,
+    tally: Mutex<Vec<Accumulator>>,
 }
 
 /// An A/B test: users are assigned to weighted arms by Unleash's variant hashing
 /// (`murmur3("{group}:{user_id}")`, seed 86028157, modulo the total weight), computed and never
 /// stored. The first arm is the control.
 ///
-/// Install its selector on the loop and feed it every drained event; it attributes each ended
-/// exploration (completed or pruned; aborted ones are not the arm's doing) to the arm that chose
-/// its profile.
+/// Install its selector on a loop (or on many loops: one experiment serves them all, on any
+/// thread). The selector tags each exploration with its arm's name; the loop hands the tag back
+/// with the outcome, and the experiment counts each ended exploration (completed or pruned;
+/// aborted ones are not the arm's doing) for that arm. Success is the loop's own verdict
+/// (`success_gain` in the loop's config).
 ///
 /// ```
 /// use creative_feedback_core::{Config, CreativeLoop, State};
@@ -110,9 +107,6 @@ struct Shared {
 /// let experiment = Experiment::control_treatment("profiles-ab")?;
 /// let mut feedback = experiment.install(CreativeLoop::builder(Config::default())).build()?;
 /// feedback.update(&State::new(0.15, 0.6).with_attribute("user_id", "u-1"))?;
-/// for event in feedback.drain_events() {
-///     experiment.record(&event);
-/// }
 /// let report = experiment.report();
 /// assert_eq!(report.arms.len(), 2);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -135,18 +129,16 @@ impl Experiment {
                 Arm::new("control", 50, ArmPolicy::Constant),
                 Arm::new("treatment", 50, ArmPolicy::Adaptive),
             ],
-            0.1,
         )
     }
 
-    /// An experiment with these arms (the first is the control); `success_gain` decides which
-    /// explorations count as successful in the statistics.
+    /// An experiment with these arms (the first is the control).
     ///
     /// # Errors
     ///
     /// [`Error::EmptyGroup`], [`Error::NoArms`], [`Error::DuplicateArm`], or
     /// [`Error::ZeroWeights`] when every weight is 0.
-    pub fn new(group: &str, arms: Vec<Arm>, success_gain: f64) -> Result<Self, Error> {
+    pub fn new(group: &str, arms: Vec<Arm>) -> Result<Self, Error> {
         if group.is_empty() {
             return Err(Error::EmptyGroup);
         }
@@ -162,16 +154,14 @@ impl Experiment {
             return Err(Error::ZeroWeights);
         }
         let weights = arms.iter().map(|a| a.weight).collect();
-        let tally = Tally {
-            stats: vec![Accumulator::default(); arms.len()],
-            current: None,
-        };
+        let tags = arms.iter().map(|a| Tag::from(a.name.as_str())).collect();
+        let tally = vec![Accumulator::default(); arms.len()];
         Ok(Self {
             shared: Arc::new(Shared {
                 group: group.into(),
                 arms,
+                tags,
                 weights,
-                success_gain,
                 tally: Mutex::new(tally),
             }),
         })
@@ -211,9 +201,13 @@ impl Experiment {
         builder.selector(selector)
     }
 
-    /// Feeds one event drained from the loop; ended explorations are attributed to their arm.
-    pub fn record(&self, event: &Event) {
-        let Event::ExplorationEnded { outcome, gain, .. } = event else {
+    /// Counts an ended exploration for the arm its tag names (the selector's feedback).
+    fn record(&self, record: &ExplorationRecord) {
+        if record.outcome == OutcomeKind::Aborted {
+            return;
+        }
+        let Some(tag) = &record.tag else { return };
+        let Some(arm) = self.shared.tags.iter().position(|t| t == tag) else {
             return;
         };
         let mut tally = self
@@ -221,13 +215,8 @@ impl Experiment {
             .tally
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let Some(arm) = tally.current.take() else {
-            return;
-        };
-        if *outcome != OutcomeKind::Aborted {
-            if let Some(acc) = tally.stats.get_mut(arm) {
-                acc.add(*gain, *gain > self.shared.success_gain);
-            }
+        if let Some(acc) = tally.get_mut(arm) {
+            acc.add(record.creative_gain, record.successful);
         }
     }
 
@@ -240,7 +229,7 @@ impl Experiment {
                 .tally
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            tally.stats.iter().map(Accumulator::stats).collect()
+            tally.iter().map(Accumulator::stats).collect()
         };
         let arms: Vec<ArmReport> = self
             .shared
@@ -279,7 +268,7 @@ impl Experiment {
     /// | `{prefix}_ab_explorations` | `arm` | ended explorations attributed to the arm |
     /// | `{prefix}_ab_mean_gain` | `arm` | their mean gain |
     /// | `{prefix}_ab_gain_variance` | `arm` | its sample variance |
-    /// | `{prefix}_ab_success_rate` | `arm` | share with gain above `success_gain` |
+    /// | `{prefix}_ab_success_rate` | `arm` | share of successful explorations (the loop's `success_gain`) |
     /// | `{prefix}_ab_difference` | `arm` | mean gain minus the control's |
     /// | `{prefix}_ab_p_value` | `arm` | Welch's two-sided p-value against the control |
     ///
@@ -345,20 +334,17 @@ pub struct ExperimentSelector {
 }
 
 impl ProfileSelector for ExperimentSelector {
-    fn select(&mut self, ctx: &SelectionContext<'_>) -> Profile {
+    fn select(&mut self, ctx: &SelectionContext<'_>) -> Selection {
         let arm = self.experiment.arm_index(ctx.observation.user_id());
-        {
-            let mut tally = self
-                .experiment
-                .shared
-                .tally
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            tally.current = Some(arm);
-        }
-        match self.experiment.shared.arms[arm].policy {
+        let shared = &self.experiment.shared;
+        let profile = match shared.arms[arm].policy {
             ArmPolicy::Constant => Profile::Constant,
             ArmPolicy::Adaptive => self.adaptive.choose(&ctx.observation),
-        }
+        };
+        Selection::tagged(profile, shared.tags[arm].clone())
+    }
+
+    fn feedback(&mut self, record: &ExplorationRecord) {
+        self.experiment.record(record);
     }
 }

@@ -1,32 +1,45 @@
 //! Gradual rollout: enhanced behaviour for a sticky percentage of users.
 
-use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use creative_feedback_core::{
-    DefaultSelector, GainPredictor, LoopBuilder, ModelPredictor, Prediction, PredictionContext,
-    Profile, ProfileSelector, SelectionContext, SelectorConfig,
+    DefaultSelector, ExplorationRecord, GainPredictor, LoopBuilder, ModelPredictor, OutcomeKind,
+    Prediction, PredictionContext, Profile, ProfileSelector, Selection, SelectionContext,
+    SelectorConfig, Tag,
 };
 
 use crate::bucket::in_rollout;
+use crate::stats::{Accumulator, ArmStats};
 use crate::Error;
 
 /// The predicted gain reported (never acted on) for users outside the rollout, as the guide's
 /// `_predict_creative_gain` returned for them.
 pub const OUTSIDE_PREDICTION: f64 = 0.3;
 
-const UNDECIDED: u8 = 0;
-const INSIDE: u8 = 1;
-const OUTSIDE: u8 = 2;
+/// The tag of explorations started for users inside the rollout.
+pub const INSIDE: Tag = Tag::from_static("inside");
+/// The tag of explorations started for users outside the rollout.
+pub const OUTSIDE: Tag = Tag::from_static("outside");
 
 #[derive(Debug)]
 struct Shared {
     group: Box<str>,
     percent: AtomicU32,
-    /// The decision the predictor made for the exploration being started, so that the selector
-    /// (called next, in the same update) uses the same one even if the percentage changed in
-    /// between.
-    pending: AtomicU8,
+    /// Outcomes of the explorations inside and outside, from the selectors' feedback.
+    tally: Mutex<[Accumulator; 2]>,
+}
+
+/// Outcome statistics of a rollout's two sides.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct RolloutReport {
+    /// The percentage now.
+    pub percent: u32,
+    /// Explorations of users inside the rollout (completed or pruned).
+    pub inside: ArmStats,
+    /// Explorations of users outside it.
+    pub outside: ArmStats,
 }
 
 /// A gradual rollout of the enhanced behaviour (adaptive profiles and quality prediction).
@@ -36,6 +49,12 @@ struct Shared {
 /// never stored, so memory does not grow with the number of users. The percentage is an atomic:
 /// change it from any thread through a clone of the `Rollout` (or its [`RolloutHandle`]) while the
 /// loop runs; 0 is a kill switch.
+///
+/// One decision per exploration: the predictor half decides (outside users get
+/// [`Prediction::Reported`]`(0.3)`), and the selector half reads that decision from the
+/// prediction the loop hands it, so a percentage changed in between cannot split them. The
+/// selection is tagged [`INSIDE`] or [`OUTSIDE`], and the outcome that comes back with the tag
+/// is counted in [`Rollout::report`]. One `Rollout` can serve many loops on many threads.
 ///
 /// ```
 /// use creative_feedback_core::{Config, CreativeLoop, State};
@@ -102,7 +121,7 @@ impl Rollout {
             shared: Arc::new(Shared {
                 group: group.into(),
                 percent: AtomicU32::new(percent),
-                pending: AtomicU8::new(UNDECIDED),
+                tally: Mutex::new([Accumulator::default(); 2]),
             }),
         })
     }
@@ -142,7 +161,23 @@ impl Rollout {
         in_rollout(&self.shared.group, user, self.percent())
     }
 
-    /// The selector half: the default selector inside the rollout, the constant profile outside.
+    /// Outcomes inside and outside the rollout so far.
+    #[must_use]
+    pub fn report(&self) -> RolloutReport {
+        let tally = self
+            .shared
+            .tally
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        RolloutReport {
+            percent: self.percent(),
+            inside: tally[0].stats(),
+            outside: tally[1].stats(),
+        }
+    }
+
+    /// The selector half alone (without the predictor half it decides membership itself):
+    /// the default selector inside the rollout, the constant profile outside.
     #[must_use]
     pub fn selector(&self, config: SelectorConfig) -> RolloutSelector {
         self.selector_with(DefaultSelector::new(config))
@@ -154,6 +189,7 @@ impl Rollout {
         RolloutSelector {
             rollout: self.clone(),
             inner: Box::new(inner),
+            paired: false,
         }
     }
 
@@ -172,10 +208,12 @@ impl Rollout {
         }
     }
 
-    /// Installs both halves on a loop builder (the selector with the builder's selector config).
+    /// Installs both halves on a loop builder (the selector with the builder's selector config):
+    /// the predictor decides membership once per exploration, the selector follows it.
     #[must_use]
     pub fn install(&self, builder: LoopBuilder) -> LoopBuilder {
-        let selector = self.selector(builder.config().selector.clone());
+        let mut selector = self.selector(builder.config().selector.clone());
+        selector.paired = true;
         builder.selector(selector).predictor(self.predictor())
     }
 }
@@ -184,32 +222,54 @@ impl Rollout {
 pub struct RolloutSelector {
     rollout: Rollout,
     inner: Box<dyn ProfileSelector>,
+    /// Installed with the predictor half, whose prediction carries the membership decision.
+    paired: bool,
 }
 
 impl std::fmt::Debug for RolloutSelector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RolloutSelector")
             .field("rollout", &self.rollout)
+            .field("paired", &self.paired)
             .finish_non_exhaustive()
     }
 }
 
 impl ProfileSelector for RolloutSelector {
-    fn select(&mut self, ctx: &SelectionContext<'_>) -> Profile {
-        let pending = self
-            .rollout
-            .shared
-            .pending
-            .swap(UNDECIDED, Ordering::Relaxed);
-        let inside = match pending {
-            INSIDE => true,
-            OUTSIDE => false,
-            _ => self.rollout.is_enabled_for(ctx.observation.user_id()),
+    fn select(&mut self, ctx: &SelectionContext<'_>) -> Selection {
+        // Paired, the predictor has decided: a reported prediction is its mark for "outside"
+        // (an inner predictor's own reported predictions count as outside too).
+        let inside = if self.paired {
+            !matches!(ctx.prediction, Prediction::Reported(_))
+        } else {
+            self.rollout.is_enabled_for(ctx.observation.user_id())
         };
         if inside {
-            self.inner.select(ctx)
+            let Selection { profile, .. } = self.inner.select(ctx);
+            Selection::tagged(profile, INSIDE)
         } else {
-            Profile::Constant
+            Selection::tagged(Profile::Constant, OUTSIDE)
+        }
+    }
+
+    fn feedback(&mut self, record: &ExplorationRecord) {
+        let side = match &record.tag {
+            Some(t) if *t == INSIDE => 0,
+            Some(t) if *t == OUTSIDE => 1,
+            _ => return,
+        };
+        let inner_record = side == 0;
+        if record.outcome != OutcomeKind::Aborted {
+            let mut tally = self
+                .rollout
+                .shared
+                .tally
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            tally[side].add(record.creative_gain, record.successful);
+        }
+        if inner_record {
+            self.inner.feedback(record);
         }
     }
 }
@@ -231,16 +291,16 @@ impl std::fmt::Debug for RolloutPredictor {
 
 impl GainPredictor for RolloutPredictor {
     fn predict(&mut self, ctx: &PredictionContext<'_>) -> Prediction {
-        let inside = self.rollout.is_enabled_for(ctx.observation.user_id());
-        let decided = if inside { INSIDE } else { OUTSIDE };
-        self.rollout
-            .shared
-            .pending
-            .store(decided, Ordering::Relaxed);
-        if inside {
+        if self.rollout.is_enabled_for(ctx.observation.user_id()) {
             self.inner.predict(ctx)
         } else {
             Prediction::Reported(OUTSIDE_PREDICTION)
+        }
+    }
+
+    fn feedback(&mut self, record: &ExplorationRecord) {
+        if record.tag.as_ref() != Some(&OUTSIDE) {
+            self.inner.feedback(record);
         }
     }
 }

@@ -48,7 +48,10 @@ pub use ab::{AbReport, Arm, ArmComparison, ArmPolicy, ArmReport, Experiment, Exp
 pub use bucket::{
     bucket, hash, in_rollout, normalized, variant, variant_with_seed, DEFAULT_USER, VARIANT_SEED,
 };
-pub use gradual::{Rollout, RolloutHandle, RolloutPredictor, RolloutSelector, OUTSIDE_PREDICTION};
+pub use gradual::{
+    Rollout, RolloutHandle, RolloutPredictor, RolloutReport, RolloutSelector, INSIDE, OUTSIDE,
+    OUTSIDE_PREDICTION,
+};
 pub use stats::{welch, Accumulator, ArmStats, Comparison};
 
 /// Errors of rollouts and experiments.

@@ -164,9 +164,7 @@ fn an_experiment_attributes_outcomes_to_arms_and_compares_them() {
                 }
             }
         }
-        for event in l.drain_events() {
-            experiment.record(&event);
-        }
+        l.drain_events().for_each(drop);
     }
     let report = experiment.report();
     let counted: u64 = report.arms.iter().map(|a| a.stats.explorations).sum();
@@ -191,11 +189,11 @@ fn an_experiment_attributes_outcomes_to_arms_and_compares_them() {
 #[test]
 fn experiments_refuse_bad_arms() {
     let arm = |n: &str, w| Arm::new(n, w, ArmPolicy::Constant);
-    assert!(Experiment::new("", vec![arm("a", 1)], 0.1).is_err());
-    assert!(Experiment::new("g", vec![], 0.1).is_err());
-    assert!(Experiment::new("g", vec![arm("a", 1), arm("a", 1)], 0.1).is_err());
-    assert!(Experiment::new("g", vec![arm("a", 0), arm("b", 0)], 0.1).is_err());
-    let e = Experiment::new("g", vec![arm("a", 1), arm("b", 3), arm("c", 0)], 0.1).unwrap();
+    assert!(Experiment::new("", vec![arm("a", 1)]).is_err());
+    assert!(Experiment::new("g", vec![]).is_err());
+    assert!(Experiment::new("g", vec![arm("a", 1), arm("a", 1)]).is_err());
+    assert!(Experiment::new("g", vec![arm("a", 0), arm("b", 0)]).is_err());
+    let e = Experiment::new("g", vec![arm("a", 1), arm("b", 3), arm("c", 0)]).unwrap();
     let in_c = (0..10_000)
         .filter(|i| e.arm_for(&format!("u{i}")).name == "c")
         .count();
@@ -205,4 +203,71 @@ fn experiments_refuse_bad_arms() {
         .comparisons
         .iter()
         .all(|c| matches!(c.comparison, Comparison::InsufficientData { .. })));
+}
+
+/// Eight loops on eight threads share one experiment and one rollout: every arm's tally equals
+/// the explorations that carried that arm, as the loops' own events say.
+#[test]
+fn one_experiment_and_one_rollout_serve_eight_loops_on_eight_threads() {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    use creative_feedback_core::{Event, OutcomeKind};
+
+    let experiment = Experiment::control_treatment("shared-ab").unwrap();
+    let rollout = Rollout::new("shared-rollout", 50).unwrap();
+    // (arm or side) → (ended explorations that count, sum of their gains), from the events.
+    let seen: Mutex<BTreeMap<String, (u64, f64)>> = Mutex::new(BTreeMap::new());
+    std::thread::scope(|scope| {
+        for thread in 0..8u64 {
+            let (experiment, rollout, seen) = (&experiment, &rollout, &seen);
+            scope.spawn(move || {
+                let mut with_arms = experiment
+                    .install(CreativeLoop::builder(config()))
+                    .build()
+                    .unwrap();
+                let mut with_rollout = rollout
+                    .install(CreativeLoop::builder(config()))
+                    .build()
+                    .unwrap();
+                let states = stream(20_000 + thread * 1_000, 50 + thread);
+                for s in &states {
+                    for l in [&mut with_arms, &mut with_rollout] {
+                        let _ = l.update(s).unwrap();
+                        for event in l.drain_events() {
+                            if let Event::ExplorationEnded {
+                                tag: Some(tag),
+                                outcome,
+                                gain,
+                                ..
+                            } = event
+                            {
+                                if outcome != OutcomeKind::Aborted {
+                                    let mut seen = seen.lock().unwrap();
+                                    let e = seen.entry(tag.to_string()).or_default();
+                                    e.0 += 1;
+                                    e.1 += gain;
+                                }
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let seen = seen.into_inner().unwrap();
+    let report = experiment.report();
+    for arm in &report.arms {
+        let (n, sum) = seen[&arm.arm.name];
+        assert_eq!(arm.stats.explorations, n, "arm {}", arm.arm.name);
+        let mean = arm.stats.mean_gain.unwrap();
+        assert!((mean - sum / n as f64).abs() < 1e-9, "arm {}", arm.arm.name);
+    }
+    let sides = rollout.report();
+    for (name, stats) in [("inside", sides.inside), ("outside", sides.outside)] {
+        let (n, sum) = seen[name];
+        assert!(n > 10, "{name} saw {n} explorations");
+        assert_eq!(stats.explorations, n, "{name}");
+        assert!((stats.mean_gain.unwrap() - sum / n as f64).abs() < 1e-9);
+    }
 }

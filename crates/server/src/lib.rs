@@ -14,14 +14,15 @@
 //!
 //! ```
 //! use creative_feedback_core::Config;
-//! use creative_feedback_server::{router, Service, ServiceConfig, UpdateOutcome};
+//! use creative_feedback_core::Action;
+//! use creative_feedback_server::{router, Service, ServiceConfig};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let service = Service::start(ServiceConfig::new(Config::default()))?;
 //! let app = router(service.clone()); // serve with axum::serve, or nest in your app
-//! let answer = service.update(br#"{"novelty": 0.9, "aesthetic_score": 0.6}"#);
-//! assert!(matches!(answer, UpdateOutcome::Decision(d) if d.contains("inject_entropy")));
+//! let decision = service.update(br#"{"novelty": 0.9, "aesthetic_score": 0.6}"#)?;
+//! assert_eq!(decision.action, Action::InjectEntropy);
 //! service.shutdown(std::time::Duration::from_secs(1)).await;
 //! # drop(app);
 //! # Ok(())
@@ -38,7 +39,9 @@ use std::path::{Path, PathBuf};
 
 pub use persist::{HistoryCheck, StateDir};
 pub use routes::router;
-pub use service::{HealthReport, LastExploration, Service, ServiceConfig, UpdateOutcome};
+pub use service::{
+    HealthReport, LastExploration, MetricsReport, Service, ServiceConfig, UpdateError,
+};
 
 /// Errors of the service.
 #[derive(Debug, thiserror::Error)]

@@ -10,28 +10,95 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post, put};
-use axum::Router;
-use serde::Deserialize;
+use axum::{Json, Router};
+use creative_feedback_core::{Decision, ExplorationRecord, Rejected};
+use creative_feedback_rollout::AbReport;
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::service::{Service, UpdateOutcome};
+use crate::service::{HealthReport, MetricsReport, Service, UpdateError};
 
 const DASHBOARD: &str = include_str!("dashboard.html");
 
-fn json(status: StatusCode, body: String) -> Response {
-    (
-        status,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        body,
-    )
-        .into_response()
+/// An error answer: always `{"error": …}` (plus the offending `fields` for a rejected state)
+/// with `Content-Type: application/json`.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    message: String,
+    rejected: Option<Rejected>,
 }
 
-fn error(status: StatusCode, message: &str) -> Response {
-    json(status, serde_json::json!({ "error": message }).to_string())
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            rejected: None,
+        }
+    }
+}
+
+impl From<UpdateError> for ApiError {
+    fn from(e: UpdateError) -> Self {
+        match e {
+            UpdateError::Unreadable(why) => Self::new(StatusCode::BAD_REQUEST, why),
+            UpdateError::Rejected(r) => Self {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                message: String::new(),
+                rejected: Some(r),
+            },
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self.rejected {
+            Some(rejected) => (self.status, Json(rejected)).into_response(),
+            None => (
+                self.status,
+                Json(serde_json::json!({ "error": self.message })),
+            )
+                .into_response(),
+        }
+    }
+}
+
+/// Turns the plain-text refusals axum makes itself (405, 413, 415, a bad query string, …) into
+/// the same JSON error shape as the service's own.
+async fn json_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let reason = status.canonical_reason().unwrap_or("error");
+    let message = match text.trim() {
+        "" => reason.to_lowercase(),
+        detail => format!("{}: {detail}", reason.to_lowercase()),
+    };
+    let mut json = ApiError::new(status, message).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            json.headers_mut().insert(name, value.clone());
+        }
+    }
+    json
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no such route; see docs/sidecar.md for the API",
+    )
 }
 
 /// Checks the bearer token of a mutating request; the refusal to send otherwise.
@@ -54,10 +121,11 @@ fn authorized(service: &Service, headers: &HeaderMap) -> Result<(), Box<Response
     if ok {
         Ok(())
     } else {
-        let mut response = error(
+        let mut response = ApiError::new(
             StatusCode::UNAUTHORIZED,
             "missing or wrong bearer token: send `Authorization: Bearer <token>`",
-        );
+        )
+        .into_response();
         response
             .headers_mut()
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -65,19 +133,20 @@ fn authorized(service: &Service, headers: &HeaderMap) -> Result<(), Box<Response
     }
 }
 
-async fn update(State(service): State<Arc<Service>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(denied) = authorized(&service, &headers) {
-        return *denied;
-    }
-    match service.update(&body) {
-        UpdateOutcome::Decision(d) => json(StatusCode::OK, d),
-        UpdateOutcome::Unreadable(why) => error(StatusCode::BAD_REQUEST, &why),
-        UpdateOutcome::Rejected(r) => json(StatusCode::UNPROCESSABLE_ENTITY, r),
-    }
+async fn update(
+    State(service): State<Arc<Service>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Decision>, Response> {
+    authorized(&service, &headers).map_err(|denied| *denied)?;
+    service
+        .update(&body)
+        .map(Json)
+        .map_err(|e| ApiError::from(e).into_response())
 }
 
-async fn metrics_json(State(service): State<Arc<Service>>) -> Response {
-    json(StatusCode::OK, service.metrics_json())
+async fn metrics_json(State(service): State<Arc<Service>>) -> Json<MetricsReport> {
+    Json(service.metrics())
 }
 
 #[derive(Deserialize)]
@@ -85,31 +154,39 @@ struct HistoryQuery {
     limit: Option<usize>,
 }
 
-async fn history(State(service): State<Arc<Service>>, Query(q): Query<HistoryQuery>) -> Response {
-    let records = service.history(q.limit.unwrap_or(20));
-    json(
-        StatusCode::OK,
-        serde_json::to_string(&records).unwrap_or_default(),
-    )
+async fn history(
+    State(service): State<Arc<Service>>,
+    Query(q): Query<HistoryQuery>,
+) -> Json<Vec<ExplorationRecord>> {
+    Json(service.history(q.limit.unwrap_or(20)))
 }
 
-async fn report(State(service): State<Arc<Service>>) -> Response {
-    match service.report() {
-        Some(r) => json(
-            StatusCode::OK,
-            serde_json::to_string(&r).unwrap_or_default(),
-        ),
-        None => error(
+async fn report(State(service): State<Arc<Service>>) -> Result<Json<AbReport>, ApiError> {
+    service.report().map(Json).ok_or_else(|| {
+        ApiError::new(
             StatusCode::NOT_FOUND,
             "no A/B experiment is configured (start with --ab)",
-        ),
-    }
+        )
+    })
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RolloutBody {
     percent: u32,
+}
+
+#[derive(Serialize)]
+struct RolloutState<'a> {
+    group: &'a str,
+    percent: u32,
+}
+
+fn no_rollout() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no rollout is configured (start with --rollout-percent)",
+    )
 }
 
 async fn set_rollout(
@@ -121,40 +198,36 @@ async fn set_rollout(
         return *denied;
     }
     let Some(rollout) = service.rollout() else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "no rollout is configured (start with --rollout-percent)",
-        );
+        return no_rollout().into_response();
     };
     let body: RolloutBody = match serde_json::from_slice(&body) {
         Ok(b) => b,
         Err(e) => {
-            return error(
+            return ApiError::new(
                 StatusCode::BAD_REQUEST,
-                &format!("expected {{\"percent\": 0..100}}: {e}"),
+                format!("expected {{\"percent\": 0..100}}: {e}"),
             )
+            .into_response()
         }
     };
     match rollout.set_percent(body.percent) {
-        Ok(()) => json(
-            StatusCode::OK,
-            serde_json::json!({ "group": rollout.group(), "percent": rollout.percent() })
-                .to_string(),
-        ),
-        Err(e) => error(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
+        Ok(()) => Json(RolloutState {
+            group: rollout.group(),
+            percent: rollout.percent(),
+        })
+        .into_response(),
+        Err(e) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()).into_response(),
     }
 }
 
 async fn get_rollout(State(service): State<Arc<Service>>) -> Response {
     match service.rollout() {
-        Some(r) => json(
-            StatusCode::OK,
-            serde_json::json!({ "group": r.group(), "percent": r.percent() }).to_string(),
-        ),
-        None => error(
-            StatusCode::NOT_FOUND,
-            "no rollout is configured (start with --rollout-percent)",
-        ),
+        Some(r) => Json(RolloutState {
+            group: r.group(),
+            percent: r.percent(),
+        })
+        .into_response(),
+        None => no_rollout().into_response(),
     }
 }
 
@@ -169,11 +242,8 @@ async fn prometheus(State(service): State<Arc<Service>>) -> Response {
         .into_response()
 }
 
-async fn health(State(service): State<Arc<Service>>) -> Response {
-    json(
-        StatusCode::OK,
-        serde_json::to_string(&service.health()).unwrap_or_default(),
-    )
+async fn health(State(service): State<Arc<Service>>) -> Json<HealthReport> {
+    Json(service.health())
 }
 
 async fn healthz() -> &'static str {
@@ -218,7 +288,9 @@ async fn forward(mut socket: WebSocket, mut rx: tokio::sync::broadcast::Receiver
 async fn timeout(State(limit): State<Duration>, request: Request, next: Next) -> Response {
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => error(StatusCode::REQUEST_TIMEOUT, "the request took too long"),
+        Err(_) => {
+            ApiError::new(StatusCode::REQUEST_TIMEOUT, "the request took too long").into_response()
+        }
     }
 }
 
@@ -236,6 +308,8 @@ async fn timeout(State(limit): State<Duration>, request: Request, next: Next) ->
 /// | `GET /healthz` | liveness |
 /// | `GET /v1/stream` | WebSocket: every event, snapshot and step sample |
 /// | `GET /` | the live dashboard |
+///
+/// Every error answer, whatever its status, is `{"error": …}` as `application/json`.
 pub fn router(service: Arc<Service>) -> Router {
     let limit = service.settings().body_limit;
     let deadline = service.settings().request_timeout;
@@ -250,7 +324,9 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/metrics", get(prometheus))
         .route("/health/creativity", get(health))
         .route("/healthz", get(healthz))
+        .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(deadline, timeout))
+        .layer(middleware::from_fn(json_errors))
         .with_state(service)
 }

@@ -5,12 +5,13 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use creative_feedback_core::{
-    Config, CreativeLoop, Event, ExplorationRecord, LoopBuilder, OutcomeKind, QualityModel, State,
+    Action, Config, CreativeLoop, Decision, Event, ExplorationRecord, LoopBuilder, Metrics, Mode,
+    OutcomeKind, ProfileName, QualityModel, ReadState, Rejected, State,
 };
 use creative_feedback_rollout::{AbReport, Experiment, Rollout};
 use creative_feedback_stream::{
-    Clock, Dispatcher, Message, PrometheusExporter, PrometheusSink, Sink, SinkError, StatsHandle,
-    SystemClock, TracingSink,
+    envelope_json, Clock, Dispatcher, Message, PrometheusExporter, PrometheusSink, Sink, SinkError,
+    SinkStats, StatsHandle, SystemClock, TracingSink,
 };
 use serde::Serialize;
 use tokio::sync::broadcast;
@@ -94,15 +95,56 @@ struct Inner {
     last_sample_ms: u64,
 }
 
-/// What `POST /v1/update` answers.
-#[derive(Debug, Clone, PartialEq)]
-pub enum UpdateOutcome {
-    /// The decision, as JSON.
-    Decision(String),
-    /// The body is not a JSON object, or has duplicate keys (HTTP 400).
+/// Why `POST /v1/update` gave no decision.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum UpdateError {
+    /// The body is not UTF-8, not a JSON object, or has duplicate keys (HTTP 400).
+    #[error("{0}")]
     Unreadable(String),
-    /// The state is invalid (HTTP 422): `{"error": …, "fields": […]}`.
-    Rejected(String),
+    /// The state is invalid (HTTP 422): every offending field is named.
+    #[error(transparent)]
+    Rejected(#[from] Rejected),
+}
+
+/// `GET /v1/metrics`: the metrics snapshot and the sinks' statistics.
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricsReport {
+    /// The loop's metrics.
+    #[serde(flatten)]
+    pub metrics: Metrics,
+    /// Each sink's counters.
+    pub stream: Vec<SinkStats>,
+}
+
+/// A per-step sample for the dashboard's live charts (sent at most every `sample_interval`),
+/// in the stream's envelope as `{"event": "step", …}`.
+#[derive(Debug, Clone, Serialize)]
+struct StepSample {
+    event: &'static str,
+    step: u64,
+    novelty: Option<f64>,
+    aesthetic_score: Option<f64>,
+    entropy_factor: f64,
+    mode: Mode,
+    action: Action,
+    profile: Option<ProfileName>,
+    progress: Option<f64>,
+}
+
+impl StepSample {
+    fn new(step: u64, state: &State, d: &Decision) -> Self {
+        Self {
+            event: "step",
+            step,
+            novelty: state.novelty,
+            aesthetic_score: state.aesthetic_score,
+            entropy_factor: d.entropy_factor,
+            mode: d.mode,
+            action: d.action,
+            profile: d.exploration.as_ref().map(|e| e.profile.clone()),
+            progress: d.exploration.as_ref().map(|e| e.progress),
+        }
+    }
 }
 
 /// The health check's answer (the guide's `/health/creativity`).
@@ -278,15 +320,16 @@ impl Service {
     }
 
     /// One step: reads the state, updates the loop, streams and persists what happened.
-    pub fn update(&self, body: &[u8]) -> UpdateOutcome {
-        let text = match std::str::from_utf8(body) {
-            Ok(t) => t,
-            Err(_) => return UpdateOutcome::Unreadable("the body is not UTF-8 text".into()),
-        };
-        let state = match State::from_json(text) {
-            Ok(s) => s,
-            Err(e) => return UpdateOutcome::Unreadable(e.to_string()),
-        };
+    ///
+    /// # Errors
+    ///
+    /// [`UpdateError::Unreadable`] for a body that is not a JSON object;
+    /// [`UpdateError::Rejected`] for an invalid state (the loop did not advance).
+    pub fn update(&self, body: &[u8]) -> Result<Decision, UpdateError> {
+        let text = std::str::from_utf8(body)
+            .map_err(|_| UpdateError::Unreadable("the body is not UTF-8 text".into()))?;
+        let read =
+            ReadState::from_json(text).map_err(|e| UpdateError::Unreadable(e.to_string()))?;
         let mut history_line = None;
         let mut snapshot = None;
         let mut sample = None;
@@ -298,14 +341,10 @@ impl Service {
                 since_snapshot,
                 last_sample_ms,
             } = &mut *inner;
-            let result = feedback.update(&state);
+            let result = feedback.update_read(&read);
             let mut ended = false;
             if let Some(d) = dispatcher.as_mut() {
-                let experiment = self.experiment.as_ref();
                 d.dispatch_observed(feedback, |event| {
-                    if let Some(e) = experiment {
-                        e.record(event);
-                    }
                     if let Event::ExplorationEnded { outcome, .. } = event {
                         ended = *outcome != OutcomeKind::Aborted;
                     }
@@ -329,7 +368,8 @@ impl Service {
                         .unwrap_or(u64::MAX);
                     if now.saturating_sub(*last_sample_ms) >= interval {
                         *last_sample_ms = now;
-                        sample = Some(step_sample(now, feedback.steps(), &state, decision));
+                        let data = StepSample::new(feedback.steps(), &read.state, decision);
+                        sample = Some(envelope_json(now, &data));
                     }
                 }
             }
@@ -346,33 +386,17 @@ impl Service {
         if let Some(s) = sample {
             let _ = self.broadcast.send(Arc::from(s));
         }
-        match result {
-            Ok(decision) => UpdateOutcome::Decision(
-                serde_json::to_string(&decision)
-                    .unwrap_or_else(|e| format!(r#"{{"error":"{e}"}}"#)),
-            ),
-            Err(rejected) => UpdateOutcome::Rejected(
-                serde_json::to_string(&rejected)
-                    .unwrap_or_else(|e| format!(r#"{{"error":"{e}"}}"#)),
-            ),
-        }
+        Ok(result?)
     }
 
-    /// The metrics snapshot and the sinks' statistics, as JSON.
+    /// The metrics snapshot and the sinks' statistics.
     #[must_use]
-    pub fn metrics_json(&self) -> String {
-        #[derive(Serialize)]
-        struct Out {
-            #[serde(flatten)]
-            metrics: creative_feedback_core::Metrics,
-            stream: Vec<creative_feedback_stream::SinkStats>,
-        }
+    pub fn metrics(&self) -> MetricsReport {
         let metrics = lock(&self.inner).feedback.metrics();
-        serde_json::to_string(&Out {
+        MetricsReport {
             metrics,
             stream: self.stats.stats(),
-        })
-        .unwrap_or_default()
+        }
     }
 
     /// The most recent ended explorations, oldest first.
@@ -463,29 +487,4 @@ impl Service {
             writer.finish();
         }
     }
-}
-
-/// A per-step sample for the dashboard's live charts (sent at most every `sample_interval`).
-fn step_sample(
-    now_ms: u64,
-    step: u64,
-    state: &State,
-    d: &creative_feedback_core::Decision,
-) -> String {
-    serde_json::json!({
-        "type": "creativity_metric",
-        "timestamp": now_ms as f64 / 1000.0,
-        "data": {
-            "event": "step",
-            "step": step,
-            "novelty": state.novelty,
-            "aesthetic_score": state.aesthetic_score,
-            "entropy_factor": d.entropy_factor,
-            "mode": d.mode,
-            "action": d.action,
-            "profile": d.exploration.as_ref().map(|e| e.profile.to_string()),
-            "progress": d.exploration.as_ref().map(|e| e.progress),
-        }
-    })
-    .to_string()
 }

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use creative_feedback_core::{Config, CreativeLoop, LoopBuilder, Snapshot, State};
+use creative_feedback_core::{Config, CreativeLoop, LoopBuilder, ReadState, Snapshot};
 use creative_feedback_server::{router, Service, ServiceConfig};
 use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -403,7 +403,9 @@ async fn a_graceful_restart_keeps_metrics_model_and_next_decisions() {
     let (addr, service, task) = serve(settings.clone()).await;
     for s in &states[..2_000] {
         assert_eq!(post(addr, s).await.status, 200);
-        reference.update(&State::from_json(s).unwrap()).unwrap();
+        reference
+            .update_read(&ReadState::from_json(s).unwrap())
+            .unwrap();
         reference.drain_events().for_each(drop);
     }
     let before = json(&get(addr, "/v1/metrics").await);
@@ -425,7 +427,9 @@ async fn a_graceful_restart_keeps_metrics_model_and_next_decisions() {
     }
     for s in &states[2_000..] {
         let r = post(addr, s).await;
-        let expected = reference.update(&State::from_json(s).unwrap()).unwrap();
+        let expected = reference
+            .update_read(&ReadState::from_json(s).unwrap())
+            .unwrap();
         reference.drain_events().for_each(drop);
         assert_eq!(r.body, serde_json::to_string(&expected).unwrap());
     }
@@ -444,10 +448,14 @@ async fn a_corrupted_snapshot_is_refused_not_replaced() {
     let mut settings = ServiceConfig::new(Config::default());
     settings.state_dir = Some(dir.path().to_path_buf());
     let service = Service::start(settings.clone()).unwrap();
-    service.update(br#"{"novelty": 0.9, "aesthetic_score": 0.6}"#);
+    service
+        .update(br#"{"novelty": 0.9, "aesthetic_score": 0.6}"#)
+        .unwrap();
     service.shutdown(Duration::from_secs(1)).await;
     let service = Service::start(settings.clone()).unwrap();
-    service.update(br#"{"novelty": 0.5, "aesthetic_score": 0.6}"#);
+    service
+        .update(br#"{"novelty": 0.5, "aesthetic_score": 0.6}"#)
+        .unwrap();
     service.shutdown(Duration::from_secs(1)).await;
     let good = std::fs::read_to_string(dir.path().join("snapshot.prev.json")).unwrap();
     assert_eq!(Snapshot::from_json(&good).unwrap().steps(), 1);

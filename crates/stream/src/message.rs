@@ -34,16 +34,25 @@ impl Message {
     /// an event (`{"event": "mode_changed", …}`) or `{"event": "snapshot", "metrics": {…}}`.
     #[must_use]
     pub fn to_json(&self) -> String {
-        serde_json::to_string(&Envelope(self)).unwrap_or_else(|e| {
-            format!(
-                r#"{{"type":"creativity_metric","error":"{}"}}"#,
-                e.to_string().replace('"', "'")
-            )
-        })
+        envelope_json(self.timestamp_ms, &Data(&self.payload))
     }
 }
 
-struct Envelope<'a>(&'a Message);
+/// Any `data` in the stream's envelope, `{"type": "creativity_metric", "timestamp": <Unix
+/// seconds>, "data": …}`: the one place the envelope is written, for messages and for other
+/// items a server streams beside them (e.g. step samples).
+#[must_use]
+pub fn envelope_json<T: Serialize + ?Sized>(timestamp_ms: u64, data: &T) -> String {
+    serde_json::to_string(&Envelope { timestamp_ms, data }).unwrap_or_else(|e| {
+        // Only a data type whose serialization can fail lands here; say so in the stream.
+        serde_json::json!({ "type": "creativity_metric", "error": e.to_string() }).to_string()
+    })
+}
+
+struct Envelope<'a, T: ?Sized> {
+    timestamp_ms: u64,
+    data: &'a T,
+}
 
 struct Data<'a>(&'a Payload);
 
@@ -61,12 +70,12 @@ impl Serialize for Data<'_> {
     }
 }
 
-impl Serialize for Envelope<'_> {
+impl<T: Serialize + ?Sized> Serialize for Envelope<'_, T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(3))?;
         map.serialize_entry("type", "creativity_metric")?;
-        map.serialize_entry("timestamp", &(self.0.timestamp_ms as f64 / 1000.0))?;
-        map.serialize_entry("data", &Data(&self.0.payload))?;
+        map.serialize_entry("timestamp", &(self.timestamp_ms as f64 / 1000.0))?;
+        map.serialize_entry("data", self.data)?;
         map.end()
     }
 }

@@ -1,7 +1,7 @@
 //! Structured logs of the loop's transitions: the guide's structlog handler.
 
 use async_trait::async_trait;
-use creative_feedback_core::{Event, OutcomeKind};
+use creative_feedback_core::{Event, OutcomeKind, Tag};
 
 use crate::dispatcher::Sink;
 use crate::message::{Message, Payload};
@@ -52,10 +52,11 @@ pub fn log(message: &Message) {
             duration,
             trigger,
             step,
+            tag,
         }) => {
             tracing::info!(target: "creative_feedback", message = "creative_exploration_started",
                 profile = profile.as_str(), predicted_gain, entropy_factor, duration,
-                trigger = trigger.as_str(), step);
+                trigger = trigger.as_str(), step, tag = tag.as_ref().map(Tag::as_str));
         }
         Payload::Event(Event::ExplorationEnded {
             profile,
@@ -64,16 +65,18 @@ pub fn log(message: &Message) {
             duration,
             entropy_steps,
             step,
+            tag,
             ..
         }) => {
+            let tag = tag.as_ref().map(Tag::as_str);
             if *outcome == OutcomeKind::Aborted {
                 tracing::warn!(target: "creative_feedback", message = "creative_exploration_completed",
                     actual_gain = gain, duration, profile = profile.as_str(),
-                    outcome = outcome.as_str(), entropy_steps, step);
+                    outcome = outcome.as_str(), entropy_steps, step, tag);
             } else {
                 tracing::info!(target: "creative_feedback", message = "creative_exploration_completed",
                     actual_gain = gain, duration, profile = profile.as_str(),
-                    outcome = outcome.as_str(), entropy_steps, step);
+                    outcome = outcome.as_str(), entropy_steps, step, tag);
             }
         }
         Payload::Event(Event::InputCorrected {

@@ -1,0 +1,169 @@
+//! Building a loop: configuration, custom profiles, policies, a pre-trained model, or a
+//! snapshot to resume from.
+
+use std::fmt;
+
+use creative_feedback_profiles::{ProfileRegistry, ProfileShape};
+use creative_feedback_quality::QualityModel;
+use rand_xoshiro::rand_core::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+use crate::config::Config;
+use crate::engine::CreativeLoop;
+use crate::policy::{DefaultSelector, GainPredictor, ModelPredictor, ProfileSelector};
+use crate::snapshot::{check_state, LoopState, Snapshot, SNAPSHOT_FORMAT};
+use crate::Error;
+
+/// Room for the events of one step (a correction or two, a mode change, an exploration's end
+/// and the next one's start), so that draining every step never reallocates.
+const EVENT_CAPACITY: usize = 8;
+
+/// Builds a [`CreativeLoop`]: config, custom profiles, selector, predictor, a pre-trained model,
+/// or a snapshot to resume from.
+pub struct LoopBuilder {
+    config: Config,
+    registry: ProfileRegistry,
+    selector: Option<Box<dyn ProfileSelector>>,
+    predictor: Option<Box<dyn GainPredictor>>,
+    model: Option<QualityModel>,
+    resume: Option<(LoopState, Xoshiro256PlusPlus)>,
+    snapshot_format: Option<u32>,
+}
+
+impl fmt::Debug for LoopBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoopBuilder")
+            .field("config", &self.config)
+            .field("registry", &self.registry)
+            .field("custom_selector", &self.selector.is_some())
+            .field("custom_predictor", &self.predictor.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoopBuilder {
+    /// A builder with this configuration, the default selector and the model predictor.
+    #[must_use]
+    pub fn new(config: Config) -> Self {
+        Self {
+            config,
+            registry: ProfileRegistry::new(),
+            selector: None,
+            predictor: None,
+            model: None,
+            resume: None,
+            snapshot_format: None,
+        }
+    }
+
+    /// A builder that resumes from a snapshot (its config, state, model and generator). Add
+    /// the same custom profiles, selector and predictor as the original had, then `build`.
+    #[must_use]
+    pub fn from_snapshot(snapshot: Snapshot) -> Self {
+        let format = snapshot.format;
+        let mut builder = Self::new(snapshot.config);
+        builder.snapshot_format = Some(format);
+        builder.model = Some(snapshot.model);
+        builder.resume = Some((snapshot.state, snapshot.rng));
+        builder
+    }
+
+    /// The configuration the loop will have.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Replaces the profile selector.
+    #[must_use]
+    pub fn selector(mut self, selector: impl ProfileSelector + 'static) -> Self {
+        self.selector = Some(Box::new(selector));
+        self
+    }
+
+    /// Replaces the gain predictor.
+    #[must_use]
+    pub fn predictor(mut self, predictor: impl GainPredictor + 'static) -> Self {
+        self.predictor = Some(Box::new(predictor));
+        self
+    }
+
+    /// Registers a custom profile shape by name.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Profile`] when the name is malformed, built in or already registered.
+    pub fn profile(
+        mut self,
+        name: &str,
+        shape: impl ProfileShape + 'static,
+    ) -> Result<Self, Error> {
+        self.registry.register(name, shape)?;
+        Ok(self)
+    }
+
+    /// Uses a registry of custom profiles built elsewhere.
+    #[must_use]
+    pub fn registry(mut self, registry: ProfileRegistry) -> Self {
+        self.registry = registry;
+        self
+    }
+
+    /// Starts from a (pre-trained) model; the config's `[quality]` settings are applied to it.
+    #[must_use]
+    pub fn model(mut self, model: QualityModel) -> Self {
+        self.model = Some(model);
+        self
+    }
+
+    /// Builds the loop.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] naming a key that cannot work; [`Error::Profile`] when a
+    /// resumed exploration names an unregistered profile; [`Error::InvalidSnapshot`] for an
+    /// inconsistent snapshot.
+    pub fn build(self) -> Result<CreativeLoop, Error> {
+        if let Some(format) = self.snapshot_format.filter(|f| *f != SNAPSHOT_FORMAT) {
+            return Err(Error::InvalidSnapshot(format!(
+                "snapshot format {format}, but this version reads format {SNAPSHOT_FORMAT}"
+            )));
+        }
+        let config = self.config;
+        config.validate()?;
+        let model_config = config.quality.model_config();
+        let model = match self.model {
+            Some(mut model) => {
+                if model.config() != &model_config {
+                    model.reconfigure(model_config)?;
+                }
+                model
+            }
+            None => QualityModel::new(model_config)?,
+        };
+        let (state, rng) = match self.resume {
+            Some((state, rng)) => (state, rng),
+            None => (
+                LoopState::new(&config),
+                Xoshiro256PlusPlus::seed_from_u64(config.seed),
+            ),
+        };
+        let active = match &state.exploration {
+            Some(ex) => Some(self.registry.resolve(ex.profile.clone())?),
+            None => None,
+        };
+        check_state(&state, &config)?;
+        Ok(CreativeLoop {
+            default_selector: DefaultSelector::new(config.selector.clone()),
+            config,
+            registry: self.registry,
+            selector: self.selector,
+            predictor: self.predictor.unwrap_or_else(|| Box::new(ModelPredictor)),
+            model,
+            rng,
+            s: state,
+            active,
+            events: Vec::with_capacity(EVENT_CAPACITY),
+        })
+    }
+}

@@ -1,0 +1,172 @@
+//! Persisted state: everything a loop carries between steps, the snapshot that copies it, and
+//! the checks a restored snapshot must pass (specification §8).
+
+use std::collections::VecDeque;
+
+use creative_feedback_profiles::Profile;
+use creative_feedback_quality::{Features, QualityModel};
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+use crate::config::Config;
+use crate::decision::{Mode, Trigger};
+use crate::metrics::Counters;
+use crate::policy::Tag;
+use crate::records::ExplorationRecord;
+use crate::state::ObservedValues;
+use crate::trend::TrendWindow;
+use crate::Error;
+
+/// Which refusal episode the stable rule is in (specification §8: counted once per episode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub(crate) enum Refusal {
+    LowStability,
+    LowPredictedGain,
+}
+
+/// The exploration in progress.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub(crate) struct Active {
+    pub(crate) trigger: Trigger,
+    pub(crate) profile: Profile,
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub(crate) tag: Option<Tag>,
+    pub(crate) started_step: u64,
+    pub(crate) raw_factor: f64,
+    pub(crate) factor: f64,
+    pub(crate) duration: u32,
+    /// The k of the next step.
+    pub(crate) k: u32,
+    pub(crate) trigger_values: ObservedValues,
+    pub(crate) features: Features,
+    pub(crate) predicted_gain: Option<f64>,
+    pub(crate) samples_seen: u64,
+}
+
+/// Everything a snapshot must carry besides config, model and generator.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub(crate) struct LoopState {
+    pub(crate) mode: Mode,
+    pub(crate) steps: u64,
+    pub(crate) steps_in_mode: u64,
+    pub(crate) baseline: Option<f64>,
+    pub(crate) plateau: u64,
+    pub(crate) recovery_left: u32,
+    pub(crate) refusal: Option<Refusal>,
+    pub(crate) counters: Counters,
+    pub(crate) cumulative_gain: f64,
+    pub(crate) exploration: Option<Active>,
+    pub(crate) after: VecDeque<f64>,
+    pub(crate) history: VecDeque<ExplorationRecord>,
+    pub(crate) recent: VecDeque<f64>,
+    pub(crate) trend: TrendWindow,
+}
+
+impl LoopState {
+    pub(crate) fn new(config: &Config) -> Self {
+        Self {
+            mode: Mode::Stable,
+            steps: 0,
+            steps_in_mode: 0,
+            baseline: None,
+            plateau: 0,
+            recovery_left: 0,
+            refusal: None,
+            counters: Counters::default(),
+            cumulative_gain: 0.0,
+            exploration: None,
+            after: VecDeque::with_capacity(config.gain_window as usize),
+            history: VecDeque::with_capacity(config.history_capacity as usize),
+            recent: VecDeque::with_capacity(config.recent_window as usize),
+            trend: TrendWindow::with_capacity(config.trend_window),
+        }
+    }
+}
+
+/// A complete copy of a loop: config, counters, histories, the exploration in progress, the
+/// model and the generator. A loop restored from it makes exactly the decisions the original
+/// would have. With the `serde` feature it is JSON.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
+pub struct Snapshot {
+    pub(crate) format: u32,
+    pub(crate) config: Config,
+    pub(crate) state: LoopState,
+    pub(crate) model: QualityModel,
+    pub(crate) rng: Xoshiro256PlusPlus,
+}
+
+pub(crate) const SNAPSHOT_FORMAT: u32 = 1;
+
+impl Snapshot {
+    /// The configuration of the snapshotted loop.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The snapshotted quality model.
+    #[must_use]
+    pub fn model(&self) -> &QualityModel {
+        &self.model
+    }
+
+    /// Accepted steps at the time of the snapshot.
+    #[must_use]
+    pub fn steps(&self) -> u64 {
+        self.state.steps
+    }
+
+    /// The snapshot as JSON.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Json`] if serialization fails (it does not for a snapshot taken from a loop).
+    #[cfg(feature = "serde")]
+    pub fn to_json(&self) -> Result<String, Error> {
+        serde_json::to_string(self).map_err(|e| Error::Json(e.to_string()))
+    }
+
+    /// Reads a snapshot written by [`Snapshot::to_json`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Json`] for text that is not a snapshot.
+    #[cfg(feature = "serde")]
+    pub fn from_json(text: &str) -> Result<Self, Error> {
+        serde_json::from_str(text).map_err(|e| Error::Json(e.to_string()))
+    }
+}
+
+pub(crate) fn check_state(s: &LoopState, c: &Config) -> Result<(), Error> {
+    let bad = |why: &str| Err(Error::InvalidSnapshot(why.to_owned()));
+    if (s.mode == Mode::Exploring) != s.exploration.is_some() {
+        return bad("the mode and the exploration in progress disagree");
+    }
+    if let Some(ex) = &s.exploration {
+        if ex.k == 0 || ex.k > ex.duration || ex.duration > c.max_exploration_steps {
+            return bad("the exploration in progress is out of bounds");
+        }
+        if s.after.len() as u64 + 1 < u64::from(ex.k).min(u64::from(c.gain_window)) {
+            return bad("the exploration's observed states are missing");
+        }
+    }
+    if s.mode == Mode::Recovering && s.recovery_left == 0 {
+        return bad("a recovery with no steps left");
+    }
+    let finite = s.cumulative_gain.is_finite()
+        && s.baseline.is_none_or(f64::is_finite)
+        && s.after.iter().chain(&s.recent).all(|v| v.is_finite())
+        && s.trend.is_finite();
+    if !finite {
+        return bad("a non-finite value");
+    }
+    Ok(())
+}
