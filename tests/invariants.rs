@@ -1,4 +1,4 @@
-//! Property tests over arbitrary state sequences (SPEC §2–8).
+//! Property tests over arbitrary state sequences (specification §2–8).
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use creative_feedback::quality::{fit_batch, ModelConfig, QualityModel};

@@ -31,6 +31,70 @@ fn default_features(manifest: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Each feature of the `[features]` section with what it enables (arrays may span lines).
+pub fn feature_entries(manifest: &str) -> Vec<(String, Vec<String>)> {
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    let mut open = false;
+    for line in section(manifest, "features") {
+        let rest = if open {
+            line
+        } else {
+            let Some((name, rest)) = line.split_once('=') else {
+                continue;
+            };
+            out.push((name.trim().to_owned(), Vec::new()));
+            rest
+        };
+        open = !rest.contains(']');
+        if let Some((_, values)) = out.last_mut() {
+            values.extend(
+                rest.split(['[', ']', ','])
+                    .map(|v| v.trim().trim_matches('"'))
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_owned),
+            );
+        }
+    }
+    out
+}
+
+/// The Rust sources of a crate folder (src, tests, benches, examples).
+fn sources(dir: &Path) -> String {
+    let mut text = String::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() && !path.ends_with("target") {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                text.push_str(&fs::read_to_string(&path).unwrap_or_default());
+            }
+        }
+    }
+    text
+}
+
+/// Features that gate nothing: no dependency or other crate's feature enabled, and no
+/// `feature = "…"` in the crate's code.
+pub fn idle_features(manifest: &str, code: &str) -> Vec<String> {
+    feature_entries(manifest)
+        .into_iter()
+        .filter(|(name, _)| name != "default")
+        .filter(|(name, values)| {
+            let forwards = values
+                .iter()
+                .any(|v| v.starts_with("dep:") || v.contains('/'));
+            let in_code = code.contains(&format!("feature = \"{name}\""));
+            !forwards && !in_code
+        })
+        .map(|(name, _)| name)
+        .collect()
+}
+
 /// The lines of a `[name]` section (comments dropped).
 fn section<'a>(manifest: &'a str, name: &str) -> Vec<&'a str> {
     let header = format!("[{name}]");
@@ -204,6 +268,16 @@ pub fn check(root: &Path) -> Result<()> {
         ));
     }
 
+    // 5. Every feature gates a dependency or code.
+    for (dir, manifest) in crates(root)? {
+        let name = package_name(&manifest).unwrap_or_else(|| dir.display().to_string());
+        for feature in idle_features(&manifest, &sources(&dir)) {
+            problems.push(format!(
+                "{name}: feature `{feature}` gates nothing (no dependency, no forwarded feature, no cfg in the code): remove it or make it gate something"
+            ));
+        }
+    }
+
     if problems.is_empty() {
         eprintln!("tidy: all checks pass");
         Ok(())
@@ -232,6 +306,17 @@ a = []
 b = ["dep:c"]
 c = []
 "#;
+
+    #[test]
+    fn a_feature_that_gates_nothing_is_found() {
+        let manifest = "[features]\ndefault = []\nidle = []\nfwd = [\n    \"dep:x\",\n    \"y/z\",\n]\nused = []\n";
+        assert_eq!(
+            feature_entries(manifest)[2],
+            ("fwd".to_owned(), vec!["dep:x".to_owned(), "y/z".to_owned()])
+        );
+        let code = "#[cfg(feature = \"used\")]\nfn f() {}";
+        assert_eq!(idle_features(manifest, code), ["idle"]);
+    }
 
     #[test]
     fn features_are_read_from_the_manifest() {

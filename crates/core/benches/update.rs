@@ -55,7 +55,19 @@ fn update(c: &mut Criterion) {
     );
     assert!(seen[Mode::Emergency as usize] > 0);
     let mut i = 0usize;
+    let mut decision = creative_feedback_core::Decision::default();
     group.bench_function("mixed_stream", |b| {
+        b.iter(|| {
+            i += 1;
+            if i == states.len() {
+                i = 0;
+            }
+            let r = feedback.update_into(black_box(&states[i]), &mut decision);
+            feedback.drain_events().for_each(drop);
+            black_box((r, &decision));
+        });
+    });
+    group.bench_function("mixed_stream_owned_decision", |b| {
         b.iter(|| {
             // A compare, not a modulo: a division would cost as much as a stable step.
             i += 1;

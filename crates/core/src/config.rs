@@ -1,11 +1,11 @@
-//! Configuration (SPEC §11): every key, its default, and validation.
+//! Configuration (specification §11): every key, its default, and validation.
 //!
 //! In files (TOML or JSON) the loop's keys sit at the top level, and the quality model's and the
 //! default selector's keys in tables `[quality]` and `[selector]`. Unknown keys are errors.
 
 use crate::Error;
 
-/// How out-of-range input is treated (SPEC §2).
+/// How out-of-range input is treated (specification §2).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
@@ -17,7 +17,7 @@ pub enum InputMode {
     Strict,
 }
 
-/// The whole configuration of a loop. Every field has the SPEC's default.
+/// The whole configuration of a loop. Every field has the specification's default.
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
@@ -141,10 +141,12 @@ pub struct QualityConfig {
 
 impl Default for QualityConfig {
     fn default() -> Self {
+        // The model's own settings have one owner: the quality crate's `ModelConfig`.
+        let model = creative_feedback_quality::ModelConfig::default();
         Self {
-            min_samples: 20,
-            regularization: 0.01,
-            window: 500,
+            min_samples: model.min_samples,
+            regularization: model.regularization,
+            window: model.window,
             feature_weights: None,
             min_predicted_gain: None,
             gate_exploration_rate: 0.1,
@@ -158,7 +160,7 @@ impl Default for QualityConfig {
     }
 }
 
-/// Thresholds and parameters of the default profile selector (SPEC §6).
+/// Thresholds and parameters of the default profile selector (specification §6).
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
@@ -304,18 +306,25 @@ impl Config {
             "must be a finite number ≥ 0",
         );
         c.finite("success_gain", self.success_gain);
-        c.rule("gain_window", self.gain_window >= 1, "must be at least 1");
-        c.rule(
-            "recent_window",
-            self.recent_window >= 1,
-            "must be at least 1",
-        );
-        c.rule("trend_window", self.trend_window >= 2, "must be at least 2");
-        c.rule(
-            "history_capacity",
-            self.history_capacity >= 1,
-            "must be at least 1",
-        );
+        // Size-like keys are bounded above too: each sizes a buffer allocated up front.
+        for (key, value, min, max) in [
+            (
+                "max_exploration_steps",
+                self.max_exploration_steps,
+                1,
+                1_000_000,
+            ),
+            ("gain_window", self.gain_window, 1, 10_000),
+            ("recent_window", self.recent_window, 1, 100_000),
+            ("trend_window", self.trend_window, 2, 1_000_000),
+            ("history_capacity", self.history_capacity, 1, 100_000),
+        ] {
+            c.rule(
+                key,
+                (min..=max).contains(&value),
+                &format!("must be a whole number from {min} to {max}"),
+            );
+        }
         c.finite("health_min_gain", self.health_min_gain);
         self.quality.check(&mut c);
         self.selector.check(&mut c);
@@ -325,23 +334,24 @@ impl Config {
 
 impl QualityConfig {
     fn check(&self, c: &mut Check) {
-        c.rule(
-            "quality.regularization",
-            self.regularization > 0.0 && self.regularization.is_finite(),
-            "must be a finite number > 0",
-        );
-        c.rule("quality.window", self.window >= 1, "must be at least 1");
         if let Some(w) = &self.feature_weights {
             c.rule(
                 "quality.feature_weights",
                 w.len() == 6 || w.len() == 7,
                 "must have 6 values (intercept 0) or 7 (with the intercept)",
             );
-            c.rule(
-                "quality.feature_weights",
-                w.iter().all(|v| v.is_finite()),
-                "every weight must be a finite number",
-            );
+        }
+        // The model's settings are checked by the model's own rules, named as config keys.
+        if let Err(creative_feedback_quality::Error::InvalidConfig { field, reason }) =
+            self.model_config().validate()
+        {
+            let key = match field {
+                "regularization" => "quality.regularization",
+                "window" => "quality.window",
+                "feature_weights" => "quality.feature_weights",
+                _ => "quality.min_samples",
+            };
+            c.rule(key, false, &reason);
         }
         if let Some(g) = self.min_predicted_gain {
             c.rule(

@@ -5,7 +5,7 @@ use creative_feedback_profiles::ProfileName;
 use crate::decision::{Mode, OutcomeKind, Trigger};
 use crate::policy::Tag;
 
-/// Something the loop did that adapters stream (SPEC §9). Plain data; the core does no I/O.
+/// Something the loop did that adapters stream (specification §9). Plain data; the core does no I/O.
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(tag = "event", rename_all = "snake_case"))]

@@ -39,7 +39,7 @@ impl fmt::Display for HealthReason {
     }
 }
 
-/// The health verdict (SPEC §9).
+/// The health verdict (specification §9).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Health {

@@ -1,4 +1,4 @@
-//! One or more tests per numbered rule of SPEC §4–8.
+//! One or more tests per numbered rule of specification §4–8.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use creative_feedback_core::*;
@@ -743,4 +743,27 @@ fn invalid_configs_are_refused_naming_the_key() {
     })
     .expect_err("bad");
     assert!(err.to_string().contains("novelty_low"), "{err}");
+}
+
+#[test]
+fn size_like_keys_are_bounded_so_no_config_aborts_on_allocation() {
+    type Set = fn(&mut Config);
+    let cases: [(&str, Set); 6] = [
+        ("trend_window", |c| c.trend_window = 4_000_000_000),
+        ("history_capacity", |c| c.history_capacity = 4_000_000_000),
+        ("recent_window", |c| c.recent_window = 4_000_000_000),
+        ("gain_window", |c| c.gain_window = 4_000_000_000),
+        ("max_exploration_steps", |c| {
+            c.max_exploration_steps = u32::MAX
+        }),
+        ("quality.window", |c| c.quality.window = usize::MAX),
+    ];
+    for (key, set) in cases {
+        let mut config = Config::default();
+        set(&mut config);
+        match CreativeLoop::new(config) {
+            Err(Error::InvalidConfig { key: named, .. }) => assert_eq!(named, key),
+            other => panic!("{key}: {other:?}"),
+        }
+    }
 }

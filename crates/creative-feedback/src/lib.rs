@@ -3,7 +3,8 @@
 //!
 //! This is the facade of the `creative-feedback` workspace. The loop itself lives in
 //! [`creative-feedback-core`](creative_feedback_core) and is re-exported at the root; the other
-//! crates are re-exported as modules behind features, so one dependency brings what you enable.
+//! crates are re-exported as modules, the optional ones behind features, so one dependency
+//! brings what you enable.
 //!
 //! # Example
 //!
@@ -24,8 +25,6 @@
 //!
 //! | flag | default | enables |
 //! |---|---|---|
-//! | `profiles` | yes | the [`profiles`] module (shapes, custom-profile registry) |
-//! | `quality` | yes | the [`quality`] module (ridge gain model, batch fitting) |
 //! | `serde` | no | serde support and JSON snapshots for every data type |
 //! | `rollout` | no | the [`rollout`] module: sticky bucketing, gradual rollout, A/B tests |
 //! | `sim` | no | the [`sim`] module: a seeded synthetic host |
@@ -33,10 +32,12 @@
 //! | `prometheus` | no | Prometheus metrics in [`stream`] (implies `stream`) |
 //! | `websocket` | no | the WebSocket client sink in [`stream`] (implies `stream`) |
 //!
-//! Without default features only the loop itself is exported:
+//! No feature is on by default: the loop, its profiles and its quality model (the [`profiles`]
+//! and [`quality`] modules, which the loop itself needs) are always there. Each flag adds a
+//! dependency and forwards to that crate's feature of the same name:
 //!
 //! ```toml
-//! creative-feedback = { version = "0.1", default-features = false, features = ["serde"] }
+//! creative-feedback = { version = "0.1", features = ["serde", "prometheus"] }
 //! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -44,13 +45,11 @@ pub use creative_feedback_core::*;
 
 /// Entropy profiles: built-in shapes, the [`ProfileShape`] trait and the
 /// registry of custom profiles.
-#[cfg(feature = "profiles")]
 pub mod profiles {
     pub use creative_feedback_profiles::*;
 }
 
 /// The ridge-regression gain model and batch fitting.
-#[cfg(feature = "quality")]
 pub mod quality {
     pub use creative_feedback_quality::*;
 }

@@ -43,7 +43,7 @@ mod batch;
 mod model;
 
 pub use batch::fit_batch;
-pub use model::{ModelConfig, QualityModel, Sample};
+pub use model::{ModelConfig, QualityModel, Sample, MAX_WINDOW};
 
 /// How many features describe an exploration (the last one is the constant intercept).
 pub const FEATURE_COUNT: usize = 7;

@@ -36,6 +36,10 @@ impl Default for ModelConfig {
     }
 }
 
+/// The largest `window`: 100,000 samples of 7 features (about 6 MB), far beyond what a ridge
+/// fit over recent outcomes needs, and small enough that no setting can abort on allocation.
+pub const MAX_WINDOW: usize = 100_000;
+
 impl ModelConfig {
     /// Checks every setting.
     ///
@@ -49,10 +53,10 @@ impl ModelConfig {
                 reason: format!("must be a finite number > 0, got {}", self.regularization),
             });
         }
-        if self.window == 0 {
+        if self.window == 0 || self.window > MAX_WINDOW {
             return Err(Error::InvalidConfig {
                 field: "window",
-                reason: "must be at least 1".into(),
+                reason: format!("must be a whole number from 1 to {MAX_WINDOW}"),
             });
         }
         if let Some(prior) = &self.prior {

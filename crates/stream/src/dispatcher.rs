@@ -361,7 +361,7 @@ impl StatsHandle {
 }
 
 impl Dispatcher {
-    /// The loop's health, degraded as well when a sink is failing (SPEC §9).
+    /// The loop's health, degraded as well when a sink is failing (specification §9).
     #[must_use]
     pub fn health(&self, feedback: &CreativeLoop) -> Health {
         let health = feedback.health();
