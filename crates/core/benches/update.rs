@@ -62,7 +62,9 @@ fn update(c: &mut Criterion) {
             if i == states.len() {
                 i = 0;
             }
-            let r = feedback.update_into(black_box(&states[i]), &mut decision);
+            let r = feedback
+                .update_into(black_box(&states[i]), &mut decision)
+                .is_ok();
             feedback.drain_events().for_each(drop);
             black_box((r, &decision));
         });

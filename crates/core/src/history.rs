@@ -49,7 +49,12 @@ pub struct PretrainReport {
 }
 
 fn check_record(record: &HistoryRecord) -> Vec<FieldError> {
-    let mut errors = match validate(&record.initial_state, InputMode::Strict, Findings::NONE) {
+    let mut errors = match validate(
+        &record.initial_state,
+        InputMode::Strict,
+        Findings::NONE,
+        &mut Vec::new(),
+    ) {
         Ok(_) => Vec::new(),
         Err(rejected) => rejected
             .fields
@@ -86,7 +91,12 @@ impl HistoryRecord {
         if !errors.is_empty() {
             return Err(Rejected::new(errors));
         }
-        let (n, _) = validate(&self.initial_state, InputMode::Strict, Findings::NONE)?;
+        let n = validate(
+            &self.initial_state,
+            InputMode::Strict,
+            Findings::NONE,
+            &mut Vec::new(),
+        )?;
         let values = crate::state::ObservedValues {
             novelty: n.novelty,
             aesthetic_score: n.aesthetic_score,

@@ -34,6 +34,7 @@ impl TrendWindow {
     }
 
     /// Adds a point, evicting the oldest once `capacity` are held.
+    #[inline]
     pub(crate) fn push(&mut self, capacity: u32, (y1, y2): (f64, f64)) {
         let [sy1, sy2, sxy1, sxy2] = &mut self.sums;
         if self.points.len() >= capacity as usize {
@@ -57,6 +58,7 @@ impl TrendWindow {
         }
     }
 
+    #[cold]
     fn rebuild(&mut self) {
         let mut sums = [0.0; 4];
         for (i, (y1, y2)) in self.points.iter().enumerate() {

@@ -174,11 +174,15 @@ pub(crate) struct Numbers {
 /// The common case (every number present, finite and in range, nothing carried over from the
 /// reader) is checked first without building error lists.
 #[inline]
+///
+/// Corrections go to `warnings` (left untouched on the fast path): returning them in a tuple
+/// beside the numbers would move the vector with wide loads over narrow stores on every step.
 pub(crate) fn validate(
     state: &State,
     mode: InputMode,
     findings: &Findings,
-) -> Result<(Numbers, Vec<InputWarning>), Rejected> {
+    warnings: &mut Vec<InputWarning>,
+) -> Result<Numbers, Rejected> {
     let unit = |v: f64| (0.0..=1.0).contains(&v);
     if let (Some(novelty), Some(aesthetic_score)) = (state.novelty, state.aesthetic_score) {
         let volatility = state.volatility.unwrap_or(0.0);
@@ -199,10 +203,10 @@ pub(crate) fn validate(
                 volatility,
                 lambda_max,
             };
-            return Ok((numbers, Vec::new()));
+            return Ok(numbers);
         }
     }
-    validate_slow(state, mode, findings)
+    validate_slow(state, mode, findings, warnings)
 }
 
 #[cold]
@@ -210,16 +214,17 @@ fn validate_slow(
     state: &State,
     mode: InputMode,
     findings: &Findings,
-) -> Result<(Numbers, Vec<InputWarning>), Rejected> {
+    warnings: &mut Vec<InputWarning>,
+) -> Result<Numbers, Rejected> {
     let mut errors = findings.errors.clone();
-    let mut warnings = findings.warnings.clone();
+    warnings.extend(findings.warnings.iter().cloned());
     let novelty = unit_field(
         "novelty",
         state.novelty,
         Some(0.5),
         mode,
         &mut errors,
-        &mut warnings,
+        warnings,
     );
     let aesthetic_score = unit_field(
         "aesthetic_score",
@@ -227,7 +232,7 @@ fn validate_slow(
         Some(0.5),
         mode,
         &mut errors,
-        &mut warnings,
+        warnings,
     );
     let volatility = unit_field(
         "volatility",
@@ -235,7 +240,7 @@ fn validate_slow(
         None,
         mode,
         &mut errors,
-        &mut warnings,
+        warnings,
     );
     let lambda_max = match state.lambda_max {
         None => 0.0,
@@ -281,20 +286,22 @@ fn validate_slow(
     if !errors.is_empty() {
         return Err(Rejected::new(errors));
     }
-    Ok((
-        Numbers {
-            novelty,
-            aesthetic_score,
-            volatility,
-            lambda_max,
-        },
-        warnings,
-    ))
+    Ok(Numbers {
+        novelty,
+        aesthetic_score,
+        volatility,
+        lambda_max,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn check(state: &State, mode: InputMode) -> Result<(Numbers, Vec<InputWarning>), Rejected> {
+        let mut warnings = Vec::new();
+        validate(state, mode, Findings::NONE, &mut warnings).map(|n| (n, warnings))
+    }
 
     fn fields(r: &Rejected) -> Vec<&str> {
         r.fields.iter().map(|f| f.field.as_str()).collect()
@@ -310,7 +317,7 @@ mod tests {
             ..State::default()
         }
         .with_attribute("temperature", f64::NAN);
-        let Err(rejected) = validate(&state, InputMode::Lenient, Findings::NONE) else {
+        let Err(rejected) = check(&state, InputMode::Lenient) else {
             panic!("accepted a NaN state");
         };
         assert_eq!(
@@ -328,13 +335,13 @@ mod tests {
     #[test]
     fn lenient_clamps_and_warns_strict_rejects() {
         let state = State::new(1.4, -0.2).with_lambda_max(-1.0);
-        let Ok((obs, warnings)) = validate(&state, InputMode::Lenient, Findings::NONE) else {
+        let Ok((obs, warnings)) = check(&state, InputMode::Lenient) else {
             panic!("lenient rejected a finite state");
         };
         assert_eq!((obs.novelty, obs.aesthetic_score), (1.0, 0.0));
         assert_eq!(obs.lambda_max, 0.0);
         assert_eq!(warnings.len(), 3);
-        let Err(rejected) = validate(&state, InputMode::Strict, Findings::NONE) else {
+        let Err(rejected) = check(&state, InputMode::Strict) else {
             panic!("strict accepted an out-of-range state");
         };
         assert_eq!(
@@ -346,20 +353,20 @@ mod tests {
     #[test]
     fn missing_fields_default_with_warnings_or_are_required_in_strict() {
         let state = State::default();
-        let Ok((obs, warnings)) = validate(&state, InputMode::Lenient, Findings::NONE) else {
+        let Ok((obs, warnings)) = check(&state, InputMode::Lenient) else {
             panic!("lenient rejected an empty state");
         };
         assert_eq!(obs.novelty, 0.5);
         assert_eq!(obs.volatility, 0.0);
         assert_eq!(warnings.len(), 2);
-        assert!(validate(&state, InputMode::Strict, Findings::NONE).is_err());
+        assert!(check(&state, InputMode::Strict).is_err());
     }
 
     #[test]
     fn infinite_instability_is_accepted_as_largest_value() {
         let state = State::new(0.5, 0.5).with_lambda_max(f64::INFINITY);
         for mode in [InputMode::Lenient, InputMode::Strict] {
-            let Ok((obs, warnings)) = validate(&state, mode, Findings::NONE) else {
+            let Ok((obs, warnings)) = check(&state, mode) else {
                 panic!("+inf lambda_max rejected");
             };
             assert_eq!(obs.lambda_max, f64::MAX);

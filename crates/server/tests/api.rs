@@ -549,3 +549,49 @@ async fn the_stream_delivers_events_in_order_and_drops_a_stalled_client() {
     drop(stalled);
     task.abort();
 }
+
+/// Every error answer is `{"error": …}` as JSON, whoever makes it: the service, the router's
+/// fallback, or axum's own refusals (wrong method, body too large, bad query string).
+#[tokio::test]
+async fn every_error_status_answers_json_with_an_error_key() {
+    let mut settings = ServiceConfig::new(Config::default());
+    settings.body_limit = 1024;
+    settings.token = Some("secret".into());
+    let (addr, service, server) = serve(settings).await;
+    let big = vec![b' '; 4096];
+    let auth = [("Authorization", "Bearer secret")];
+    let cases: Vec<(u16, Response)> = vec![
+        (
+            400,
+            request(addr, "POST", "/v1/update", &auth, b"not json").await,
+        ),
+        (401, request(addr, "POST", "/v1/update", &[], b"{}").await),
+        (404, get(addr, "/no/such/route").await),
+        (404, get(addr, "/v1/report").await),
+        (405, request(addr, "DELETE", "/v1/update", &auth, b"").await),
+        (413, request(addr, "POST", "/v1/update", &auth, &big).await),
+        (400, get(addr, "/v1/history?limit=many").await),
+        (
+            422,
+            request(addr, "POST", "/v1/update", &auth, br#"{"novelty": NaN}"#).await,
+        ),
+    ];
+    for (status, r) in &cases {
+        assert_eq!(r.status, *status, "{}", r.body);
+        assert!(
+            r.headers
+                .to_ascii_lowercase()
+                .contains("content-type: application/json"),
+            "{status}: {}",
+            r.headers
+        );
+        let body = json(r);
+        assert!(body["error"].is_string(), "{status}: {}", r.body);
+    }
+    assert_eq!(
+        service.metrics().metrics.steps,
+        0,
+        "no error advanced the loop"
+    );
+    server.abort();
+}

@@ -146,6 +146,7 @@ impl CreativeLoop {
 
     /// Events emitted since the last drain, oldest first. Drain after every update: the
     /// buffer keeps every event until drained, so nothing is ever lost.
+    #[inline]
     pub fn drain_events(&mut self) -> std::vec::Drain<'_, Event> {
         self.events.drain(..)
     }

@@ -65,7 +65,8 @@ impl CreativeLoop {
         findings: &Findings,
         d: &mut Decision,
     ) -> Result<(), Rejected> {
-        let (numbers, warnings) = match validate(state, self.config.input_mode, findings) {
+        let mut warnings = Vec::new();
+        let numbers = match validate(state, self.config.input_mode, findings, &mut warnings) {
             Ok(v) => v,
             Err(rejected) => {
                 self.s.counters.rejected_inputs += 1;
