@@ -1,6 +1,5 @@
 //! The WebSocket sink against a real local server that is stopped mid-run and restarted on the
 //! same port: it reconnects, streaming resumes, nothing panics, and sent + dropped = produced.
-#![cfg(feature = "websocket")]
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::SocketAddr;
