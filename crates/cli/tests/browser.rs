@@ -55,7 +55,7 @@ fn the_dashboard_shows_live_data_in_headless_chromium() {
         Path::new("/usr/bin/chromedriver"),
     );
     if !chromium.exists() || !driver.exists() {
-        skip_unless_ci("chromium and chromedriver are not installed");
+        common::skip_unless_ci("chromium and chromedriver are not installed");
         return;
     }
     let mut server = Command::new(env!("CARGO_BIN_EXE_crefl"))
@@ -188,14 +188,4 @@ fn the_dashboard_shows_live_data_in_headless_chromium() {
         "the dashboard did not show live data within 15 s: {last}"
     );
     assert!(png.starts_with(b"\x89PNG"));
-}
-
-/// A missing tool fails the test under `CI=true` (`.ci/run` installs it) and skips it elsewhere.
-fn skip_unless_ci(missing: &str) {
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    assert!(
-        !ci,
-        "{missing}: .ci/run installs it, so under CI=true this is a failure"
-    );
-    eprintln!("{missing}; skipping (CI installs it)");
 }

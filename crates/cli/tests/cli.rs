@@ -6,6 +6,8 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+mod common;
+
 fn crefl(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_crefl"))
         .args(args)
@@ -441,7 +443,7 @@ fn metrics_out_writes_a_prometheus_textfile() {
             String::from_utf8_lossy(&check.stdout)
         );
     } else {
-        skip_unless_ci("promtool is not on the PATH (Debian package prometheus)");
+        common::skip_unless_ci("promtool is not on the PATH (Debian package prometheus)");
     }
     let replayed = path(dir.path(), "replay.prom");
     let o = crefl_stdin(
@@ -454,14 +456,4 @@ fn metrics_out_writes_a_prometheus_textfile() {
         text.contains("creative_feedback_explorations_started_total{profile=\"constant\"} 1"),
         "{text}"
     );
-}
-
-/// A missing tool fails the test under `CI=true` (`.ci/run` installs it) and skips it elsewhere.
-fn skip_unless_ci(missing: &str) {
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    assert!(
-        !ci,
-        "{missing}: .ci/run installs it, so under CI=true this is a failure"
-    );
-    eprintln!("{missing}; skipping (CI installs it)");
 }

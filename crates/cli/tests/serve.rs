@@ -182,7 +182,7 @@ fn after_kill_9_at_most_the_steps_since_the_last_snapshot_are_lost() {
 #[test]
 fn the_python_snippet_of_the_sidecar_guide_runs() {
     if Command::new("python3").arg("--version").output().is_err() {
-        skip_unless_ci("python3 is not installed");
+        common::skip_unless_ci("python3 is not installed");
         return;
     }
     let doc = std::fs::read_to_string(concat!(
@@ -222,14 +222,4 @@ fn a_public_address_without_a_token_is_refused() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("without a token"));
-}
-
-/// A missing tool fails the test under `CI=true` (`.ci/run` installs it) and skips it elsewhere.
-fn skip_unless_ci(missing: &str) {
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    assert!(
-        !ci,
-        "{missing}: .ci/run installs it, so under CI=true this is a failure"
-    );
-    eprintln!("{missing}; skipping (CI installs it)");
 }

@@ -1,4 +1,4 @@
-//! Helpers shared by the test binaries that talk to a running `crefl serve`.
+//! Helpers shared by `crefl`'s test binaries.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -64,4 +64,14 @@ pub fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
         let _ = reader.read_to_end(&mut out);
     }
     (status, String::from_utf8_lossy(&out).into_owned())
+}
+
+/// A missing tool fails the test under `CI=true` (`.ci/run` installs it) and skips it elsewhere.
+pub fn skip_unless_ci(missing: &str) {
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    assert!(
+        !ci,
+        "{missing}: .ci/run installs it, so under CI=true this is a failure"
+    );
+    eprintln!("{missing}; skipping (CI installs it)");
 }
