@@ -133,8 +133,9 @@ impl SelectionContext<'_> {
 /// choices turned out.
 ///
 /// A choice naming an unregistered profile or invalid parameters falls back to the default
-/// selector's choice for that exploration (keeping the tag) and counts as an error. See the
-/// [module docs](self) for the order in which the loop calls the hooks.
+/// selector's choice for that exploration (keeping the tag) and counts as an error. The loop
+/// calls the hooks in this order: [`GainPredictor::predict`], the quality gate, `select`; when
+/// the exploration ends, its model learns, then [`GainPredictor::feedback`], then `feedback`.
 ///
 /// ```
 /// use creative_feedback_core::{Profile, ProfileSelector, Selection, SelectionContext};
