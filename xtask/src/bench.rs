@@ -17,7 +17,13 @@ const BENCHES: &[(&str, &str, &str, &str)] = &[
         "creative-feedback-core",
         "update",
         "update/mixed_stream",
-        "≤ 50 ns (aim ≤ 25 ns)",
+        "≤ 30 ns (aim ≤ 25 ns)",
+    ),
+    (
+        "creative-feedback-core",
+        "update",
+        "update/mixed_stream_owned_decision",
+        "reference: `update` returning a new decision",
     ),
     (
         "creative-feedback-quality",
@@ -72,6 +78,12 @@ const BENCHES: &[(&str, &str, &str, &str)] = &[
         "stream",
         "stream/update_and_dispatch_interval_10",
         "≤ 2× bare update",
+    ),
+    (
+        "creative-feedback-stream",
+        "stream",
+        "stream/update_and_dispatch_hanging_and_slow_sinks",
+        "within 20% of the row above",
     ),
     (
         "creative-feedback-rollout",

@@ -1,5 +1,6 @@
 //! Criterion benches for the `stream` group: the dispatcher's hand-off of an event to a null sink,
-//! and `update` plus `dispatch` against bare `update` on the same stream.
+//! and `update` plus `dispatch` against bare `update` on the same stream, with a null sink and
+//! with a sink that never returns beside one that sleeps on every message.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
@@ -10,6 +11,34 @@ use creative_feedback_stream::{Dispatcher, Message, Sink, SinkError};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 struct Null;
+
+/// Never finishes a send.
+struct Hanging;
+
+#[async_trait]
+impl Sink for Hanging {
+    fn name(&self) -> &str {
+        "hanging"
+    }
+    async fn send(&mut self, _: &Message) -> Result<(), SinkError> {
+        std::future::pending::<()>().await;
+        Ok(())
+    }
+}
+
+/// Sleeps 5 ms on every message.
+struct Slow;
+
+#[async_trait]
+impl Sink for Slow {
+    fn name(&self) -> &str {
+        "slow"
+    }
+    async fn send(&mut self, _: &Message) -> Result<(), SinkError> {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        Ok(())
+    }
+}
 
 #[async_trait]
 impl Sink for Null {
@@ -89,6 +118,26 @@ fn stream(c: &mut Criterion) {
             }
             let d = feedback.update(black_box(&states[i]));
             dispatcher.dispatch(&mut feedback);
+            black_box(d)
+        });
+    });
+    let mut feedback = CreativeLoop::new(Config::default()).unwrap();
+    let mut stuck = Dispatcher::builder()
+        .interval_steps(100)
+        .unwrap()
+        .queue_capacity(256)
+        .unwrap()
+        .sink(Hanging)
+        .sink(Slow)
+        .build_on(rt.handle());
+    group.bench_function("update_and_dispatch_hanging_and_slow_sinks", |b| {
+        b.iter(|| {
+            i += 1;
+            if i == states.len() {
+                i = 0;
+            }
+            let d = feedback.update(black_box(&states[i]));
+            stuck.dispatch(&mut feedback);
             black_box(d)
         });
     });

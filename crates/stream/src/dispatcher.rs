@@ -55,7 +55,10 @@ pub struct SinkStats {
     pub errors: u64,
     /// Whether its last send failed.
     pub failing: bool,
-    /// Messages waiting in its queue.
+    /// Messages not yet delivered: waiting in its queue, or taken by the sink and not yet sent.
+    /// Every message handed to the dispatcher ends up counted once in sent, errors, dropped or
+    /// pending (exactly once the sink is idle or stopped; while it is sending, the message it is
+    /// finishing may for an instant be counted twice or not at all).
     pub pending: usize,
 }
 
@@ -229,6 +232,7 @@ async fn run_sink(mut sink: Box<dyn Sink>, queue: Arc<Queue>, flush: Duration) {
                     c.failing.store(true, Ordering::Relaxed);
                 }
             }
+            c.done(&message);
         }
     }
     if sink.close().await.is_err() {
@@ -353,7 +357,7 @@ impl StatsHandle {
                     dropped_snapshots: c.dropped_snapshots.load(Ordering::Relaxed),
                     errors: c.errors.load(Ordering::Relaxed),
                     failing: c.failing.load(Ordering::Relaxed),
-                    pending: queue.len(),
+                    pending: queue.pending(),
                 }
             })
             .collect()

@@ -17,6 +17,32 @@ pub(crate) struct Counters {
     pub(crate) dropped_snapshots: AtomicU64,
     pub(crate) errors: AtomicU64,
     pub(crate) failing: AtomicBool,
+    /// Taken by the sink's task and not yet sent (events, snapshots): still pending, and
+    /// counted as dropped if the task is stopped before it gets to them.
+    pub(crate) in_flight: [AtomicU64; 2],
+}
+
+impl Counters {
+    fn slot(message: &Message) -> usize {
+        usize::from(!message.is_event())
+    }
+
+    /// The sink's task took these messages.
+    pub(crate) fn take(&self, batch: &[Arc<Message>]) {
+        for m in batch {
+            self.in_flight[Self::slot(m)].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The sink's task is done with this message (sent or failed).
+    pub(crate) fn done(&self, message: &Message) {
+        self.in_flight[Self::slot(message)].fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Messages taken and not yet done.
+    pub(crate) fn in_flight(&self) -> u64 {
+        self.in_flight[0].load(Ordering::Relaxed) + self.in_flight[1].load(Ordering::Relaxed)
+    }
 }
 
 /// Events and snapshots wait in separate lists tagged with a sequence number, so dropping the
@@ -94,7 +120,8 @@ impl Queue {
         }
     }
 
-    /// Takes everything queued, in order.
+    /// Takes everything queued, in order, into an empty `into`; the messages are in flight
+    /// until [`Counters::done`].
     pub(crate) fn take_all(&self, into: &mut Vec<Arc<Message>>) {
         let mut lists = self.lists.lock().unwrap_or_else(PoisonError::into_inner);
         let Lists {
@@ -116,20 +143,23 @@ impl Queue {
                 into.push(m);
             }
         }
+        // Under the lock, so a message is always either in the queue or in flight.
+        self.counters.take(into);
     }
 
-    /// Messages still waiting.
-    pub(crate) fn len(&self) -> usize {
-        self.lists
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+    /// Messages not yet delivered: queued, or taken and not yet sent.
+    pub(crate) fn pending(&self) -> usize {
+        let lists = self.lists.lock().unwrap_or_else(PoisonError::into_inner);
+        lists.len() + usize::try_from(self.counters.in_flight()).unwrap_or(usize::MAX)
     }
 
-    /// Drops whatever is left (at shutdown), counting it.
+    /// Drops whatever is left (at shutdown, once the sink's task has stopped), counting it:
+    /// the queue's messages and those the stopped task had taken but not sent.
     pub(crate) fn discard_rest(&self) {
         let mut lists = self.lists.lock().unwrap_or_else(PoisonError::into_inner);
-        let (events, snapshots) = (lists.events.len() as u64, lists.snapshots.len() as u64);
+        let c = &self.counters;
+        let events = lists.events.len() as u64 + c.in_flight[0].swap(0, Ordering::Relaxed);
+        let snapshots = lists.snapshots.len() as u64 + c.in_flight[1].swap(0, Ordering::Relaxed);
         lists.events.clear();
         lists.snapshots.clear();
         self.counters
