@@ -5,7 +5,7 @@ use creative_feedback_quality::Features;
 use crate::config::{Config, InputMode};
 use crate::json::{parse, state_from, Json, ReadError};
 use crate::rules;
-use crate::state::State;
+use crate::state::{Observation, State};
 use crate::validate::{validate, FieldError, Findings, Rejected};
 
 /// One past exploration: its initial state, base entropy factor (before adjustment), duration,
@@ -97,13 +97,7 @@ impl HistoryRecord {
             Findings::NONE,
             &mut Vec::new(),
         )?;
-        let values = crate::state::ObservedValues {
-            novelty: n.novelty,
-            aesthetic_score: n.aesthetic_score,
-            volatility: n.volatility,
-            lambda_max: n.lambda_max,
-            coherence: self.initial_state.coherence,
-        };
+        let values = Observation::new(&self.initial_state, n).values;
         Ok(rules::features(
             &values,
             self.entropy_factor,

@@ -455,6 +455,14 @@ impl fmt::Display for Json {
 mod tests {
     use super::*;
 
+    fn error_fields(read: &ReadState) -> Vec<&str> {
+        read.findings
+            .errors
+            .iter()
+            .map(|e| e.field.as_str())
+            .collect()
+    }
+
     #[test]
     fn python_tokens_and_huge_numbers_are_read() {
         let v = parse(r#"[NaN, Infinity, -Infinity, 1e400, -1e400, 0.5]"#);
@@ -530,14 +538,8 @@ mod tests {
                 "attributes": {"nested": {"a": 1}}}"#,
         );
         let Ok(read) = state else { panic!("not read") };
-        let fields: Vec<&str> = read
-            .findings
-            .errors
-            .iter()
-            .map(|e| e.field.as_str())
-            .collect();
         assert_eq!(
-            fields,
+            error_fields(&read),
             [
                 "novelty",
                 "emergency_override",

@@ -170,16 +170,6 @@ pub trait ProfileSelector: Send {
     }
 }
 
-impl<S: ProfileSelector + ?Sized> ProfileSelector for Box<S> {
-    fn select(&mut self, ctx: &SelectionContext<'_>) -> Selection {
-        (**self).select(ctx)
-    }
-
-    fn feedback(&mut self, record: &ExplorationRecord) {
-        (**self).feedback(record);
-    }
-}
-
 /// The default selector (specification §6), first match: volatile → `exponential_decay`; low novelty →
 /// `pulse`; novelty inside the ramp band → `cosine_ramp`; else `constant`.
 #[derive(Debug, Clone, PartialEq)]
@@ -279,16 +269,6 @@ pub trait GainPredictor: Send {
     /// by default (the loop's own model learns without it).
     fn feedback(&mut self, record: &ExplorationRecord) {
         let _ = record;
-    }
-}
-
-impl<P: GainPredictor + ?Sized> GainPredictor for Box<P> {
-    fn predict(&mut self, ctx: &PredictionContext<'_>) -> Prediction {
-        (**self).predict(ctx)
-    }
-
-    fn feedback(&mut self, record: &ExplorationRecord) {
-        (**self).feedback(record);
     }
 }
 

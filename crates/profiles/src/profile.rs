@@ -107,12 +107,29 @@ impl Profile {
     /// The profile's name.
     #[must_use]
     pub fn name(&self) -> ProfileName {
+        match (self, self.builtin_name()) {
+            (Self::Custom { name, .. }, _) => ProfileName::from(Arc::clone(name)),
+            (_, builtin) => ProfileName::from_static(builtin.unwrap_or_default()),
+        }
+    }
+
+    /// The profile's name, borrowed (no reference count touched).
+    #[must_use]
+    pub fn name_str(&self) -> &str {
         match self {
-            Self::Constant => ProfileName::from_static(BUILTIN_NAMES[0]),
-            Self::CosineRamp { .. } => ProfileName::from_static(BUILTIN_NAMES[1]),
-            Self::ExponentialDecay { .. } => ProfileName::from_static(BUILTIN_NAMES[2]),
-            Self::Pulse { .. } => ProfileName::from_static(BUILTIN_NAMES[3]),
-            Self::Custom { name, .. } => ProfileName::from(Arc::clone(name)),
+            Self::Custom { name, .. } => name,
+            builtin => builtin.builtin_name().unwrap_or_default(),
+        }
+    }
+
+    /// The name of a built-in profile; `None` for a custom one.
+    fn builtin_name(&self) -> Option<&'static str> {
+        match self {
+            Self::Constant => Some(BUILTIN_NAMES[0]),
+            Self::CosineRamp { .. } => Some(BUILTIN_NAMES[1]),
+            Self::ExponentialDecay { .. } => Some(BUILTIN_NAMES[2]),
+            Self::Pulse { .. } => Some(BUILTIN_NAMES[3]),
+            Self::Custom { .. } => None,
         }
     }
 

@@ -258,7 +258,6 @@ impl ProfileSelector for RolloutSelector {
             Some(t) if *t == OUTSIDE => 1,
             _ => return,
         };
-        let inner_record = side == 0;
         if record.outcome != OutcomeKind::Aborted {
             let mut tally = self
                 .rollout
@@ -268,7 +267,7 @@ impl ProfileSelector for RolloutSelector {
                 .unwrap_or_else(PoisonError::into_inner);
             tally[side].add(record.creative_gain, record.successful);
         }
-        if inner_record {
+        if side == 0 {
             self.inner.feedback(record);
         }
     }

@@ -13,7 +13,7 @@ use crate::decision::{
     Action, Decision, ExplorationInfo, Mode, Outcome, OutcomeKind, Reason, Trigger,
 };
 use crate::events::Event;
-use crate::policy::{Prediction, PredictionContext, Selection, SelectionContext};
+use crate::policy::{Prediction, PredictionContext, Selection, SelectionContext, Tag};
 use crate::records::ExplorationRecord;
 use crate::rules;
 use crate::snapshot::{Active, Refusal};
@@ -365,7 +365,7 @@ impl CreativeLoop {
         duration: u32,
         prediction: Prediction,
         features: &Features,
-    ) -> (ResolvedProfile, Option<crate::Tag>) {
+    ) -> (ResolvedProfile, Option<Tag>) {
         let Selection { profile, tag } = match &mut self.selector {
             Some(selector) => selector.select(&SelectionContext {
                 observation: *obs,
@@ -437,7 +437,7 @@ impl CreativeLoop {
             );
             match &mut d.exploration {
                 // Reuse the caller's info: no name to clone or drop on most steps.
-                Some(info) if info.profile == ex.profile.name() => {
+                Some(info) if info.profile.as_str() == ex.profile.name_str() => {
                     info.k = k;
                     info.duration = duration;
                     info.progress = progress;
