@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use creative_feedback_server::{router, Service, ServiceConfig};
+use creative_feedback_server::{router, Saved, Service, ServiceConfig};
 
 use crate::common::load;
 use crate::LoopArgs;
@@ -22,9 +22,13 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
     /// Bearer token required by the mutating endpoints (or the CREFL_TOKEN environment
-    /// variable). Required to bind anything but a loopback address.
-    #[arg(long, env = "CREFL_TOKEN", hide_env_values = true)]
+    /// variable). Required to bind anything but a loopback address. Prefer --token-file: a
+    /// command-line argument is visible to other users in `ps`.
+    #[arg(long, env = "CREFL_TOKEN", hide_env_values = true, value_parser = non_empty_token)]
     pub token: Option<String>,
+    /// Read the bearer token from this file (its first line).
+    #[arg(long, value_name = "FILE", conflicts_with = "token")]
+    pub token_file: Option<PathBuf>,
     /// Keep the loop's snapshot and the exploration history here, and resume from them.
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
@@ -56,6 +60,44 @@ pub struct ServeArgs {
     /// Log transitions to standard error as JSON lines.
     #[arg(long)]
     pub log_events: bool,
+    /// Also accept requests addressed to this host name (repeatable), e.g. the name a load
+    /// balancer or a container network uses; loopback names are always accepted.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub allowed_host: Vec<String>,
+    /// Start a new loop even if the state folder holds snapshots none of which can be resumed
+    /// from; they are moved aside (`*.json.discarded`), never deleted.
+    #[arg(long)]
+    pub fresh: bool,
+    /// On SIGTERM or Ctrl-C, how long in-flight requests may take, in seconds, before the
+    /// server closes every connection, writes the final snapshot and exits.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub shutdown_timeout: u64,
+}
+
+/// A token must be something: an empty one would refuse every mutation forever.
+fn non_empty_token(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        Err("the token is empty; give a non-empty token, or none to require none".to_owned())
+    } else {
+        Ok(s.to_owned())
+    }
+}
+
+/// The token from --token, CREFL_TOKEN or --token-file.
+fn token(args: &ServeArgs) -> Result<Option<String>> {
+    let Some(path) = &args.token_file else {
+        return Ok(args.token.clone());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the token file {}", path.display()))?;
+    let first = text.lines().next().unwrap_or_default().trim();
+    if first.is_empty() {
+        bail!(
+            "the token file {} is empty; put the token on its first line",
+            path.display()
+        );
+    }
+    Ok(Some(first.to_owned()))
 }
 
 async fn shutdown_signal() {
@@ -80,10 +122,11 @@ async fn shutdown_signal() {
 }
 
 pub fn run(args: &ServeArgs) -> Result<ExitCode> {
-    if !args.bind.ip().is_loopback() && args.token.is_none() {
+    let token = token(args)?;
+    if !args.bind.ip().is_loopback() && token.is_none() {
         bail!(
             "refusing to listen on {} without a token: anyone who can reach it could drive the loop. \
-             Give --token (or CREFL_TOKEN), or bind 127.0.0.1",
+             Give --token-file (or --token, CREFL_TOKEN), or bind 127.0.0.1",
             args.bind
         );
     }
@@ -98,7 +141,14 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
     settings.model = model;
     settings.state_dir.clone_from(&args.state_dir);
     settings.snapshot_every = args.snapshot_every;
-    settings.token.clone_from(&args.token);
+    settings.token = token;
+    settings.fresh = args.fresh;
+    settings.allowed_hosts.clone_from(&args.allowed_host);
+    let given_config = args
+        .common
+        .config
+        .is_some()
+        .then(|| settings.config.clone());
     settings.body_limit = args.body_limit;
     settings.request_timeout = Duration::from_millis(args.timeout_ms);
     settings.interval_steps = args.interval_steps;
@@ -112,14 +162,15 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
+    let saved = runtime.block_on(async move {
         let service = Service::start(settings)?;
-        if let Some(steps) = service.restored_steps() {
-            eprintln!("restored the snapshot taken at step {steps}");
-        }
-        if let Some(h) = service.history_at_start() {
-            if h.torn_last_line {
-                eprintln!("warning: the last line of the history file was torn by an interrupted write; it is skipped");
+        report_start(&service);
+        if let Some(given) = &given_config {
+            if service.restored_steps().is_some() && &service.loop_config() != given {
+                eprintln!(
+                    "warning: --config differs from the restored snapshot's configuration; the \
+                     snapshot's wins (start with a new --state-dir to use the new configuration)"
+                );
             }
         }
         let listener = tokio::net::TcpListener::bind(args.bind)
@@ -130,13 +181,59 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
         writeln!(out, "listening on http://{addr}")?;
         out.flush()?;
         drop(out);
-        axum::serve(listener, router(service.clone()))
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("the server failed")?;
-        service.shutdown(Duration::from_secs(5)).await;
-        eprintln!("stopped; state saved");
-        Ok::<_, anyhow::Error>(())
+        // The signal starts a graceful shutdown; once the grace period has passed after it,
+        // connections still open (a half-sent request, a stalled client) are closed anyway.
+        let signalled = std::sync::Arc::new(tokio::sync::Notify::new());
+        let notify = std::sync::Arc::clone(&signalled);
+        let server =
+            axum::serve(listener, router(service.clone())).with_graceful_shutdown(async move {
+                shutdown_signal().await;
+                notify.notify_one();
+            });
+        let grace = Duration::from_secs(args.shutdown_timeout);
+        tokio::select! {
+            result = server => result.context("the server failed")?,
+            () = async {
+                signalled.notified().await;
+                tokio::time::sleep(grace).await;
+            } => eprintln!("warning: requests still open {grace:?} after the signal were cut off"),
+        }
+        Ok::<_, anyhow::Error>(service.shutdown(Duration::from_secs(5)).await)
     })?;
-    Ok(ExitCode::SUCCESS)
+    match saved {
+        Saved::Saved { steps } => {
+            eprintln!("stopped; state saved at step {steps}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Saved::NoStateDir => {
+            eprintln!("stopped (no --state-dir: nothing was kept)");
+            Ok(ExitCode::SUCCESS)
+        }
+        Saved::Failed(why) => {
+            eprintln!("error: stopped, but the final snapshot was NOT saved: {why}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Says what start-up found in the state folder.
+fn report_start(service: &Service) {
+    let start = service.start_report();
+    for (path, why) in &start.passed_over {
+        eprintln!("warning: passed over {}: {why}", path.display());
+    }
+    for path in &start.discarded {
+        eprintln!("--fresh: moved {} aside", path.display());
+    }
+    if let (Some(path), Some(steps)) = (&start.from, service.restored_steps()) {
+        eprintln!(
+            "restored the snapshot taken at step {steps} from {}",
+            path.display()
+        );
+    }
+    if let Some(h) = service.history_at_start() {
+        if h.torn_last_line {
+            eprintln!("warning: the last line of the history file was torn by an interrupted write; it is skipped");
+        }
+    }
 }

@@ -62,15 +62,40 @@ fn stderr_of(mut child: Child) -> String {
     err
 }
 
+/// Waits for the process to exit; the deadline only bounds a hang.
 fn wait(child: &mut Child) -> std::process::ExitStatus {
-    for _ in 0..200 {
+    for _ in 0..1_200 {
         if let Some(status) = child.try_wait().unwrap() {
             return status;
         }
         std::thread::sleep(Duration::from_millis(25));
     }
     child.kill().unwrap();
-    panic!("the server did not stop within 5 s");
+    panic!("the server did not stop within 30 s");
+}
+
+fn sigterm(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Polls the state folder until its snapshot holds at least `steps` (the writer runs on its
+/// own thread); the deadline only bounds a hang.
+fn wait_for_snapshot(dir: &Path, steps: u64) {
+    for _ in 0..1_200 {
+        let text = std::fs::read_to_string(dir.join("snapshot.json")).unwrap_or_default();
+        let saved = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v["state"]["steps"].as_u64());
+        if saved.is_some_and(|s| s >= steps) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("no snapshot of step {steps} appeared within 30 s");
 }
 
 #[test]
@@ -88,11 +113,7 @@ fn sigterm_saves_the_state_and_a_restart_resumes_from_it() {
     for i in 0..700 {
         assert_eq!(update(&s.addr, i), 200);
     }
-    let status = Command::new("kill")
-        .args(["-TERM", &s.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    sigterm(&s.child);
     let exit = wait(&mut s.child);
     assert!(exit.success(), "exit {exit:?}");
     let s = start(&["--bind", "127.0.0.1:0", "--state-dir", &state]);
@@ -125,7 +146,7 @@ fn after_kill_9_at_most_the_steps_since_the_last_snapshot_are_lost() {
     for i in 0..1_050 {
         assert_eq!(update(&s.addr, i), 200);
     }
-    std::thread::sleep(Duration::from_millis(300)); // let the writer finish the step-1000 snapshot
+    wait_for_snapshot(Path::new(&state), 1_000);
     s.child.kill().unwrap(); // SIGKILL: no shutdown code runs
     let _ = s.child.wait();
     // A crash in the middle of an append leaves a torn last line.
@@ -222,4 +243,104 @@ fn a_public_address_without_a_token_is_refused() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("without a token"));
+}
+
+/// A client that sent half a request does not hold the server up: after the grace period the
+/// connection is cut, the final snapshot is written, and the server exits 0 saying so.
+#[test]
+fn sigterm_with_a_half_sent_request_still_saves_and_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().to_string_lossy().into_owned();
+    let mut s = start(&[
+        "--bind",
+        "127.0.0.1:0",
+        "--state-dir",
+        &state,
+        "--shutdown-timeout",
+        "1",
+    ]);
+    for i in 0..10 {
+        assert_eq!(update(&s.addr, i), 200);
+    }
+    let mut half = std::net::TcpStream::connect(&s.addr).unwrap();
+    half.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    sigterm(&s.child);
+    let exit = wait(&mut s.child);
+    let err = stderr_of(s.child);
+    assert!(exit.success(), "exit {exit:?}: {err}");
+    assert!(err.contains("state saved at step 10"), "{err}");
+    assert!(err.contains("cut off"), "{err}");
+    drop(half);
+}
+
+/// When the final snapshot cannot be written, `serve` says so and exits non-zero; every
+/// failed write is logged to standard error whatever the flags.
+#[test]
+fn a_final_snapshot_that_fails_is_an_error_not_a_saved_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().to_string_lossy().into_owned();
+    let mut s = start(&["--bind", "127.0.0.1:0", "--state-dir", &state]);
+    assert_eq!(update(&s.addr, 1), 200);
+    sigterm(&s.child);
+    assert!(wait(&mut s.child).success());
+    // The snapshot's temporary file is now a folder: every write fails, as on a full or
+    // read-only disk, whoever runs the test (root included).
+    std::fs::create_dir(dir.path().join("snapshot.json.tmp")).unwrap();
+    let mut s = start(&["--bind", "127.0.0.1:0", "--state-dir", &state]);
+    assert_eq!(update(&s.addr, 2), 200);
+    sigterm(&s.child);
+    let exit = wait(&mut s.child);
+    let err = stderr_of(s.child);
+    assert_eq!(exit.code(), Some(1), "{err}");
+    assert!(err.contains("ERROR cannot write the snapshot"), "{err}");
+    assert!(err.contains("NOT saved"), "{err}");
+    assert!(!err.contains("state saved"), "{err}");
+}
+
+/// An empty token is a usage error (exit 2), from the flag or the environment; a token file
+/// keeps the token out of `ps` and protects the mutating endpoints.
+#[test]
+fn tokens_are_never_empty_and_can_come_from_a_file() {
+    for (args, env) in [
+        (vec!["serve", "--token", ""], None),
+        (vec!["serve"], Some("")),
+        (vec!["serve", "--token", "  "], None),
+    ] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_crefl"));
+        cmd.args(&args).env_remove("CREFL_TOKEN");
+        if let Some(v) = env {
+            cmd.env("CREFL_TOKEN", v);
+        }
+        let o = cmd.output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?} {env:?}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("empty"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    std::fs::write(&file, "s3cret\n").unwrap();
+    let s = start(&[
+        "--bind",
+        "127.0.0.1:0",
+        "--token-file",
+        &file.to_string_lossy(),
+    ]);
+    let body = r#"{"novelty": 0.5, "aesthetic_score": 0.6}"#;
+    assert_eq!(http(&s.addr, "POST", "/v1/update", body).0, 401);
+    let mut child = s.child;
+    child.kill().unwrap();
+    let _ = child.wait();
+    std::fs::write(&file, "\n").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_crefl"))
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--token-file",
+            &file.to_string_lossy(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is empty"));
 }

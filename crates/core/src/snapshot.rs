@@ -106,6 +106,9 @@ pub struct Snapshot {
 pub(crate) const SNAPSHOT_FORMAT: u32 = 1;
 
 impl Snapshot {
+    /// The format this version writes and reads.
+    pub const FORMAT: u32 = SNAPSHOT_FORMAT;
+
     /// The configuration of the snapshotted loop.
     #[must_use]
     pub fn config(&self) -> &Config {
@@ -116,6 +119,12 @@ impl Snapshot {
     #[must_use]
     pub fn model(&self) -> &QualityModel {
         &self.model
+    }
+
+    /// The snapshot's format number (a loop reads only [`Snapshot::FORMAT`]).
+    #[must_use]
+    pub fn format(&self) -> u32 {
+        self.format
     }
 
     /// Accepted steps at the time of the snapshot.

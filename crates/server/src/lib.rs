@@ -37,33 +37,25 @@ mod service;
 
 use std::path::{Path, PathBuf};
 
-pub use persist::{HistoryCheck, StateDir};
+pub use persist::{HistoryCheck, Loaded, PersistStatus, StateDir};
 pub use routes::router;
 pub use service::{
-    HealthReport, LastExploration, MetricsReport, Service, ServiceConfig, UpdateError,
+    HealthReport, LastExploration, MetricsReport, Saved, Service, ServiceConfig, UpdateError,
 };
 
 /// Errors of the service.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The saved snapshot cannot be read; the service refuses to start rather than lose what
-    /// was learned.
+    /// Snapshot files exist but none can be resumed from; the service refuses to start
+    /// rather than lose what was learned.
     #[error(
-        "the snapshot {} is corrupted ({reason}); {}",
-        path.display(),
-        match previous {
-            Some(p) => format!("the previous good snapshot is {}: move it into place to resume from it, or remove both files to start afresh", p.display()),
-            None => "remove it to start afresh".to_owned(),
-        }
+        "no snapshot in the state folder can be resumed from ({}); restore a good snapshot.json, or start with --fresh to move these aside and begin a new loop",
+        files.iter().map(|(p, why)| format!("{}: {why}", p.display())).collect::<Vec<_>>().join("; ")
     )]
     CorruptSnapshot {
-        /// The snapshot file.
-        path: PathBuf,
-        /// What is wrong with it.
-        reason: String,
-        /// The previous snapshot kept beside it, if any.
-        previous: Option<PathBuf>,
+        /// Each snapshot file and why it cannot be used.
+        files: Vec<(PathBuf, String)>,
     },
     /// A snapshot could not be encoded.
     #[error("cannot encode the snapshot: {0}")]

@@ -4,7 +4,8 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::thread;
 
 use creative_feedback_core::{HistoryRecord, Snapshot};
@@ -20,6 +21,33 @@ const HISTORY: &str = "history.jsonl";
 #[derive(Debug, Clone)]
 pub struct StateDir {
     dir: PathBuf,
+}
+
+/// What start-up found in the state folder.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// The snapshot to resume from.
+    pub snapshot: Option<Snapshot>,
+    /// The file it came from.
+    pub from: Option<PathBuf>,
+    /// Snapshot files not used, and why (damaged, another format, or older).
+    pub passed_over: Vec<(PathBuf, String)>,
+    /// Files moved aside by a fresh start.
+    pub discarded: Vec<PathBuf>,
+}
+
+fn read_snapshot(bytes: &[u8]) -> Result<Snapshot, String> {
+    let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_owned())?;
+    let snapshot = Snapshot::from_json(text).map_err(|e| e.to_string())?;
+    if snapshot.format() == Snapshot::FORMAT {
+        Ok(snapshot)
+    } else {
+        Err(format!(
+            "snapshot format {}, but this version reads format {}",
+            snapshot.format(),
+            Snapshot::FORMAT
+        ))
+    }
 }
 
 /// What the history file held at start.
@@ -62,54 +90,98 @@ impl StateDir {
         self.dir.join(HISTORY)
     }
 
-    /// The saved snapshot, if any.
+    /// The newest valid snapshot among `snapshot.json`, a complete `snapshot.json.tmp` left by
+    /// a crash just before its rename, and `snapshot.prev.json`, with what was passed over.
     ///
     /// # Errors
     ///
-    /// [`Error::CorruptSnapshot`] when the file exists but is not a valid snapshot: the service
-    /// must not silently start afresh and lose what was learned.
-    pub fn load_snapshot(&self) -> Result<Option<Snapshot>, Error> {
-        let path = self.snapshot_path();
-        let text = match fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io(&path, &e)),
-        };
-        Snapshot::from_json(&text).map(Some).map_err(|e| {
-            let previous = self.previous_path();
-            Error::CorruptSnapshot {
-                path,
-                reason: e.to_string(),
-                previous: previous.exists().then_some(previous),
+    /// [`Error::CorruptSnapshot`] when snapshot files exist but none is valid: the service
+    /// must not silently start afresh and lose what was learned (`fresh` moves them aside
+    /// instead, and starts a new loop).
+    pub fn load_snapshot(&self, fresh: bool) -> Result<Loaded, Error> {
+        let mut loaded = Loaded::default();
+        let mut best: Option<(PathBuf, Snapshot)> = None;
+        for path in [self.snapshot_path(), self.tmp_path(), self.previous_path()] {
+            let read = match fs::read(&path) {
+                Ok(bytes) => read_snapshot(&bytes),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => Err(format!("cannot be read: {e}")),
+            };
+            match read {
+                Ok(s) if best.as_ref().is_none_or(|(_, b)| s.steps() > b.steps()) => {
+                    if let Some((p, b)) = best.replace((path, s)) {
+                        loaded
+                            .passed_over
+                            .push((p, format!("older (step {})", b.steps())));
+                    }
+                }
+                Ok(s) => loaded
+                    .passed_over
+                    .push((path, format!("older (step {})", s.steps()))),
+                Err(reason) => loaded.passed_over.push((path, reason)),
             }
-        })
+        }
+        if fresh {
+            for (path, _) in loaded
+                .passed_over
+                .drain(..)
+                .chain(best.take().map(|(p, _)| (p, String::new())))
+            {
+                let aside = path.with_extension("json.discarded");
+                fs::rename(&path, &aside).map_err(|e| Error::io(&path, &e))?;
+                loaded.discarded.push(aside);
+            }
+            return Ok(loaded);
+        }
+        match best {
+            Some((path, snapshot)) => {
+                loaded.snapshot = Some(snapshot);
+                loaded.from = Some(path);
+                Ok(loaded)
+            }
+            None if loaded.passed_over.is_empty() => Ok(loaded),
+            None => Err(Error::CorruptSnapshot {
+                files: loaded.passed_over,
+            }),
+        }
     }
 
-    /// Writes the snapshot atomically: a temporary file, fsync, the current snapshot moved to
-    /// `snapshot.prev.json`, then a rename into place and an fsync of the folder.
+    fn tmp_path(&self) -> PathBuf {
+        self.dir.join("snapshot.json.tmp")
+    }
+
+    /// Writes the snapshot durably, so that a crash at any moment leaves `snapshot.json` (old
+    /// or new) in place: a temporary file is written and fsynced, the current snapshot is
+    /// linked (or copied) to `snapshot.prev.json`, the temporary file is renamed over
+    /// `snapshot.json`, and the folder is fsynced.
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] for any filesystem failure (the previous files are left as they were).
+    /// [`Error::Io`] for any filesystem failure (`snapshot.json` is then the previous one).
     pub fn write_snapshot(&self, snapshot: &Snapshot) -> Result<(), Error> {
         let json = snapshot
             .to_json()
             .map_err(|e| Error::Snapshot(e.to_string()))?;
         let path = self.snapshot_path();
-        let tmp = self.dir.join("snapshot.json.tmp");
+        let tmp = self.tmp_path();
         let mut file = File::create(&tmp).map_err(|e| Error::io(&tmp, &e))?;
         file.write_all(json.as_bytes())
             .and_then(|()| file.sync_all())
             .map_err(|e| Error::io(&tmp, &e))?;
         drop(file);
         if path.exists() {
-            fs::rename(&path, self.previous_path()).map_err(|e| Error::io(&path, &e))?;
+            let previous = self.previous_path();
+            let linking = self.dir.join("snapshot.prev.json.tmp");
+            let _ = fs::remove_file(&linking);
+            fs::hard_link(&path, &linking)
+                .or_else(|_| fs::copy(&path, &linking).map(drop))
+                .and_then(|()| fs::rename(&linking, &previous))
+                .map_err(|e| Error::io(&previous, &e))?;
         }
         fs::rename(&tmp, &path).map_err(|e| Error::io(&path, &e))?;
-        if let Ok(dir) = File::open(&self.dir) {
-            let _ = dir.sync_all();
-        }
-        Ok(())
+        File::open(&self.dir)
+            .and_then(|dir| dir.sync_all())
+            .map_err(|e| Error::io(&self.dir, &e))
     }
 
     /// Reads the history file: counts the readable records, and reports a torn last line (it is
@@ -187,14 +259,71 @@ pub(crate) enum Job {
     Stop(mpsc::Sender<()>),
 }
 
+/// How persistence is going, shared between the writer and whoever reports on it.
+#[derive(Debug, Default)]
+pub struct PersistStatus {
+    errors: AtomicU64,
+    /// The last failure, cleared by the next successful write of the same kind.
+    failing: Mutex<Option<String>>,
+    /// Steps of the last snapshot written to disk (0 before the first).
+    saved_steps: AtomicU64,
+    snapshots_written: AtomicU64,
+}
+
+impl PersistStatus {
+    /// Failed writes so far (snapshots and history appends).
+    #[must_use]
+    pub fn errors(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
+    }
+
+    /// Why the last write failed, while it keeps failing.
+    #[must_use]
+    pub fn failing(&self) -> Option<String> {
+        self.failing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The step of the last snapshot on disk, if one was written by this process.
+    #[must_use]
+    pub fn saved_steps(&self) -> Option<u64> {
+        (self.snapshots_written.load(Ordering::Relaxed) > 0)
+            .then(|| self.saved_steps.load(Ordering::Relaxed))
+    }
+
+    fn record(&self, what: &str, result: Result<(), Error>) -> bool {
+        let mut failing = self.failing.lock().unwrap_or_else(PoisonError::into_inner);
+        match result {
+            Ok(()) => {
+                *failing = None;
+                true
+            }
+            Err(e) => {
+                self.errors.fetch_add(1, Ordering::Relaxed);
+                let message = format!("cannot {what}: {e}");
+                // Whatever the logging flags: a lost write must never be silent.
+                eprintln!("ERROR {message}");
+                tracing::error!(target: "creative_feedback", error = %e, "cannot {what}");
+                *failing = Some(message);
+                false
+            }
+        }
+    }
+}
+
 /// A thread that writes snapshots and history lines, so requests never wait for the disk.
 pub(crate) struct Writer {
     tx: mpsc::Sender<Job>,
+    status: Arc<PersistStatus>,
 }
 
 impl Writer {
     pub(crate) fn start(dir: StateDir) -> Self {
         let (tx, rx) = mpsc::channel::<Job>();
+        let status = Arc::new(PersistStatus::default());
+        let shared = Arc::clone(&status);
         thread::spawn(move || {
             while let Ok(job) = rx.recv() {
                 // Coalesce: only the newest queued snapshot matters.
@@ -211,13 +340,12 @@ impl Writer {
                     take(more);
                 }
                 if !lines.is_empty() {
-                    if let Err(e) = dir.append_history(&lines) {
-                        tracing::error!(target: "creative_feedback", error = %e, "cannot append to the history");
-                    }
+                    shared.record("append to the history", dir.append_history(&lines));
                 }
                 if let Some(s) = snapshot {
-                    if let Err(e) = dir.write_snapshot(&s) {
-                        tracing::error!(target: "creative_feedback", error = %e, "cannot write the snapshot");
+                    if shared.record("write the snapshot", dir.write_snapshot(&s)) {
+                        shared.saved_steps.store(s.steps(), Ordering::Relaxed);
+                        shared.snapshots_written.fetch_add(1, Ordering::Relaxed);
                     }
                 }
                 if let Some(done) = stop {
@@ -226,7 +354,11 @@ impl Writer {
                 }
             }
         });
-        Self { tx }
+        Self { tx, status }
+    }
+
+    pub(crate) fn status(&self) -> &Arc<PersistStatus> {
+        &self.status
     }
 
     pub(crate) fn send(&self, job: Job) {

@@ -106,10 +106,13 @@ fn authorized(service: &Service, headers: &HeaderMap) -> Result<(), Box<Response
     let Some(token) = &service.settings().token else {
         return Ok(());
     };
+    // The scheme is case-insensitive (RFC 9110, section 11.1); the token is not.
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim_start());
     // Compare every byte so the time taken does not reveal how much of the token matched.
     let ok = given.is_some_and(|g| {
         g.len() == token.len()
@@ -133,12 +136,38 @@ fn authorized(service: &Service, headers: &HeaderMap) -> Result<(), Box<Response
     }
 }
 
+/// A body declared as something other than JSON is refused (415): a web page can send
+/// `text/plain` or form data to a loopback sidecar without asking, but not JSON. A request
+/// with no `Content-Type` is read as JSON.
+fn json_body(headers: &HeaderMap) -> Result<(), ApiError> {
+    match headers.get(header::CONTENT_TYPE) {
+        None => Ok(()),
+        Some(v)
+            if v.to_str().is_ok_and(|v| {
+                v.split(';')
+                    .next()
+                    .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+            }) =>
+        {
+            Ok(())
+        }
+        Some(v) => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "the body is declared as {}; send it as Content-Type: application/json",
+                String::from_utf8_lossy(v.as_bytes())
+            ),
+        )),
+    }
+}
+
 async fn update(
     State(service): State<Arc<Service>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Decision>, Response> {
     authorized(&service, &headers).map_err(|denied| *denied)?;
+    json_body(&headers).map_err(IntoResponse::into_response)?;
     service
         .update(&body)
         .map(Json)
@@ -197,6 +226,9 @@ async fn set_rollout(
     if let Err(denied) = authorized(&service, &headers) {
         return *denied;
     }
+    if let Err(e) = json_body(&headers) {
+        return e.into_response();
+    }
     let Some(rollout) = service.rollout() else {
         return no_rollout().into_response();
     };
@@ -254,9 +286,56 @@ async fn dashboard() -> Html<&'static str> {
     Html(DASHBOARD)
 }
 
-async fn stream(State(service): State<Arc<Service>>, upgrade: WebSocketUpgrade) -> Response {
+/// The stream is server-to-client: what a client may send is capped at a few KiB.
+const MAX_INBOUND: usize = 4096;
+
+async fn stream(
+    State(service): State<Arc<Service>>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    // A page from another site may not read the stream: its Origin must name this server.
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let host = origin
+            .to_str()
+            .ok()
+            .and_then(|o| o.split_once("://"))
+            .map(|(_, host)| host.trim_end_matches('/'));
+        if !host.is_some_and(|h| service.host_allowed(h)) {
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "WebSocket connections from origin {} are not allowed; add its host with --allowed-host",
+                    String::from_utf8_lossy(origin.as_bytes())
+                ),
+            )
+            .into_response();
+        }
+    }
     let rx = service.subscribe();
-    upgrade.on_upgrade(move |socket| forward(socket, rx))
+    upgrade
+        .max_message_size(MAX_INBOUND)
+        .max_frame_size(MAX_INBOUND)
+        .on_upgrade(move |socket| forward(socket, rx))
+}
+
+/// Refuses requests whose `Host` is not this server's (DNS rebinding: a foreign name resolved
+/// to 127.0.0.1 would otherwise reach a loopback sidecar from a web page).
+async fn known_host(State(service): State<Arc<Service>>, request: Request, next: Next) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    if service.host_allowed(host) {
+        next.run(request).await
+    } else {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("requests for host {host:?} are not allowed: use 127.0.0.1 or localhost, or start with --allowed-host {host}"),
+        )
+        .into_response()
+    }
 }
 
 /// Forwards the broadcast to one client. A client that falls behind the broadcast's buffer, or
@@ -325,6 +404,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/health/creativity", get(health))
         .route("/healthz", get(healthz))
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(service.clone(), known_host))
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(deadline, timeout))
         .layer(middleware::from_fn(json_errors))

@@ -16,7 +16,7 @@ use creative_feedback_stream::{
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::persist::{HistoryCheck, Job, StateDir, Writer};
+use crate::persist::{HistoryCheck, Job, Loaded, PersistStatus, StateDir, Writer};
 use crate::Error;
 
 /// Settings of a [`Service`]. `ServiceConfig::new(config)` gives the documented defaults.
@@ -46,6 +46,12 @@ pub struct ServiceConfig {
     pub sample_interval: Duration,
     /// Log transitions with the tracing sink.
     pub log_events: bool,
+    /// Host names (with or without a port) requests may be addressed to besides loopback
+    /// (`127.0.0.1`, `localhost`, `[::1]`), e.g. the name a load balancer uses.
+    pub allowed_hosts: Vec<String>,
+    /// Start a new loop even if the state folder holds snapshots none of which can be resumed
+    /// from (they are moved aside as `*.json.discarded`, never deleted).
+    pub fresh: bool,
 }
 
 impl ServiceConfig {
@@ -65,6 +71,8 @@ impl ServiceConfig {
             experiment: None,
             sample_interval: Duration::from_millis(100),
             log_events: false,
+            fresh: false,
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -147,6 +155,20 @@ impl StepSample {
     }
 }
 
+/// What [`Service::shutdown`] saved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Saved {
+    /// No state folder: nothing is kept across restarts.
+    NoStateDir,
+    /// The final snapshot is on disk, taken at this step.
+    Saved {
+        /// Accepted steps in the snapshot.
+        steps: u64,
+    },
+    /// The final snapshot could not be written: the state since the last good snapshot is lost.
+    Failed(String),
+}
+
 /// The health check's answer (the guide's `/health/creativity`).
 #[derive(Debug, Clone, Serialize)]
 pub struct HealthReport {
@@ -194,6 +216,7 @@ pub struct Service {
     settings: ServiceConfig,
     clock: SystemClock,
     restored_steps: Option<u64>,
+    start_report: Loaded,
     history_at_start: Option<HistoryCheck>,
 }
 
@@ -224,10 +247,11 @@ impl Service {
             .as_deref()
             .map(StateDir::open)
             .transpose()?;
-        let snapshot = match &dir {
-            Some(d) => d.load_snapshot()?,
-            None => None,
+        let mut start_report = match &dir {
+            Some(d) => d.load_snapshot(settings.fresh)?,
+            None => Loaded::default(),
         };
+        let snapshot = start_report.snapshot.take();
         let history_at_start = dir.as_ref().map(StateDir::check_history).transpose()?;
         if history_at_start.is_some_and(|h| h.torn_last_line) {
             tracing::warn!(target: "creative_feedback", "the last line of the history file is torn (an interrupted write); it is skipped");
@@ -291,8 +315,35 @@ impl Service {
             settings,
             clock: SystemClock,
             restored_steps,
+            start_report,
             history_at_start,
         }))
+    }
+
+    /// Whether a request may be addressed to `host` (a `Host` header or an origin's host, with
+    /// or without a port): loopback names, or one of the allowed hosts.
+    #[must_use]
+    pub fn host_allowed(&self, host: &str) -> bool {
+        let name = match host.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or_default(),
+            None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+        };
+        let loopback = name.eq_ignore_ascii_case("localhost")
+            || name
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        loopback
+            || self
+                .settings
+                .allowed_hosts
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case(host) || h.eq_ignore_ascii_case(name))
+    }
+
+    /// The configuration of the loop being served (a restored snapshot's own).
+    #[must_use]
+    pub fn loop_config(&self) -> Config {
+        lock(&self.inner).feedback.config().clone()
     }
 
     /// The settings.
@@ -305,6 +356,19 @@ impl Service {
     #[must_use]
     pub fn restored_steps(&self) -> Option<u64> {
         self.restored_steps
+    }
+
+    /// What start-up found in the state folder: the file resumed from, the snapshot files
+    /// passed over and why, and those a fresh start moved aside.
+    #[must_use]
+    pub fn start_report(&self) -> &Loaded {
+        &self.start_report
+    }
+
+    /// How persistence is going (`None` without a state folder).
+    #[must_use]
+    pub fn persistence(&self) -> Option<&PersistStatus> {
+        self.writer.as_ref().map(|w| w.status().as_ref())
     }
 
     /// What the history file held at start.
@@ -428,6 +492,13 @@ impl Service {
     #[must_use]
     pub fn prometheus(&self) -> String {
         self.exporter.record_stream_stats(&self.stats.stats());
+        if let Some(status) = self.persistence() {
+            self.exporter.set_counter(
+                "persist_errors_total",
+                "Failed writes of the snapshot or the history to the state folder.",
+                status.errors(),
+            );
+        }
         if let Some(experiment) = &self.experiment {
             self.exporter
                 .with_recorder(|| experiment.emit_metrics(self.exporter.prefix()));
@@ -445,12 +516,17 @@ impl Service {
             None => f.health(),
         };
         let m = f.metrics();
+        let persist_failing = self.persistence().and_then(PersistStatus::failing);
+        let (status, reason) = match (health.status, persist_failing) {
+            (_, Some(why)) => ("degraded", Some(format!("persistence failing: {why}"))),
+            (creative_feedback_core::HealthStatus::Healthy, None) => ("healthy", None),
+            (creative_feedback_core::HealthStatus::Degraded, None) => {
+                ("degraded", health.reason.map(|r| r.to_string()))
+            }
+        };
         HealthReport {
-            status: match health.status {
-                creative_feedback_core::HealthStatus::Healthy => "healthy",
-                creative_feedback_core::HealthStatus::Degraded => "degraded",
-            },
-            reason: health.reason.map(|r| r.to_string()),
+            status,
+            reason,
             mode: m.mode.as_str(),
             cumulative_gain: m.cumulative_gain,
             exploration_count: m.counters.ended(),
@@ -465,9 +541,9 @@ impl Service {
         }
     }
 
-    /// Stops streaming (flushing the sinks within `deadline`) and writes the final snapshot.
-    /// Idempotent.
-    pub async fn shutdown(&self, deadline: Duration) {
+    /// Stops streaming (flushing the sinks within `deadline`) and writes the final snapshot,
+    /// saying whether it reached the disk. Idempotent.
+    pub async fn shutdown(&self, deadline: Duration) -> Saved {
         let (dispatcher, snapshot) = {
             let mut inner = lock(&self.inner);
             let snapshot = self
@@ -480,11 +556,21 @@ impl Service {
             let stats = d.shutdown(deadline).await;
             self.exporter.record_stream_stats(&stats);
         }
-        if let Some(writer) = &self.writer {
-            if let Some(s) = snapshot {
-                writer.send(Job::Snapshot(s));
-            }
-            writer.finish();
+        let (Some(writer), Some(snapshot)) = (&self.writer, snapshot) else {
+            return Saved::NoStateDir;
+        };
+        let steps = snapshot.steps();
+        writer.send(Job::Snapshot(snapshot));
+        writer.finish();
+        let status = writer.status();
+        if status.saved_steps() == Some(steps) {
+            Saved::Saved { steps }
+        } else {
+            Saved::Failed(
+                status
+                    .failing()
+                    .unwrap_or_else(|| "the final snapshot was not written".to_owned()),
+            )
         }
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use creative_feedback_core::{Config, CreativeLoop, LoopBuilder, ReadState, Snapshot};
-use creative_feedback_server::{router, Service, ServiceConfig};
+use creative_feedback_server::{router, Saved, Service, ServiceConfig};
 use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -28,9 +28,12 @@ async fn request(
 ) -> Response {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        head.push_str(&format!("Host: {addr}\r\n"));
+    }
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -442,37 +445,143 @@ async fn a_graceful_restart_keeps_metrics_model_and_next_decisions() {
     assert_eq!(pretrain.pretrain_jsonl(&history).skipped.len(), 0);
 }
 
+/// Start-up resumes from the newest snapshot file that is valid, saying which files it passed
+/// over; with none valid it refuses to start afresh unless told to, and then moves the damaged
+/// files aside instead of deleting them.
 #[tokio::test]
-async fn a_corrupted_snapshot_is_refused_not_replaced() {
+async fn start_up_recovers_from_the_newest_valid_snapshot_and_never_starts_afresh_silently() {
     let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name);
     let mut settings = ServiceConfig::new(Config::default());
     settings.state_dir = Some(dir.path().to_path_buf());
     let service = Service::start(settings.clone()).unwrap();
     service
         .update(br#"{"novelty": 0.9, "aesthetic_score": 0.6}"#)
         .unwrap();
-    service.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(
+        service.shutdown(Duration::from_secs(1)).await,
+        Saved::Saved { steps: 1 }
+    );
     let service = Service::start(settings.clone()).unwrap();
     service
         .update(br#"{"novelty": 0.5, "aesthetic_score": 0.6}"#)
         .unwrap();
     service.shutdown(Duration::from_secs(1)).await;
-    let good = std::fs::read_to_string(dir.path().join("snapshot.prev.json")).unwrap();
+    let good = std::fs::read_to_string(path("snapshot.prev.json")).unwrap();
     assert_eq!(Snapshot::from_json(&good).unwrap().steps(), 1);
-    std::fs::write(dir.path().join("snapshot.json"), "{\"format\": 1, \"conf").unwrap();
-    let err = Service::start(settings).unwrap_err().to_string();
-    assert!(
-        err.contains("corrupted") && err.contains("snapshot.prev.json"),
-        "{err}"
+
+    // A damaged snapshot.json: the previous one is used, and the damaged file is named.
+    std::fs::write(path("snapshot.json"), "{\"format\": 1, \"conf").unwrap();
+    let service = Service::start(settings.clone()).unwrap();
+    assert_eq!(service.restored_steps(), Some(1));
+    let report = service.start_report();
+    assert_eq!(
+        report.from.as_deref(),
+        Some(path("snapshot.prev.json").as_path())
     );
+    assert_eq!(report.passed_over[0].0, path("snapshot.json"));
+    drop(service);
+
+    // A crash just before the final rename left a complete temporary file: it is the newest.
+    let mut newer: serde_json::Value = serde_json::from_str(&good).unwrap();
+    newer["state"]["steps"] = 7.into();
+    std::fs::write(path("snapshot.json.tmp"), newer.to_string()).unwrap();
+    let service = Service::start(settings.clone()).unwrap();
+    assert_eq!(service.restored_steps(), Some(7));
+    drop(service);
+
+    // Another format, non-UTF-8 bytes, damage: nothing to resume from, so no start.
+    let mut other: serde_json::Value = serde_json::from_str(&good).unwrap();
+    other["format"] = 2.into();
+    std::fs::write(path("snapshot.json.tmp"), other.to_string()).unwrap();
+    std::fs::write(path("snapshot.prev.json"), [0xff, 0xfe, 0x00]).unwrap();
+    let err = Service::start(settings.clone()).unwrap_err().to_string();
+    for needle in [
+        "snapshot.json:",
+        "snapshot.json.tmp: snapshot format 2, but this version reads format 1",
+        "snapshot.prev.json: not UTF-8 text",
+        "--fresh",
+    ] {
+        assert!(err.contains(needle), "{needle:?} in {err}");
+    }
     assert!(
-        dir.path().join("snapshot.json").exists(),
-        "the damaged file is left for inspection"
+        path("snapshot.json").exists(),
+        "the damaged files are left for inspection"
     );
-    let restored = LoopBuilder::from_snapshot(Snapshot::from_json(&good).unwrap())
+
+    // Told to start afresh: the files are moved aside, not deleted.
+    settings.fresh = true;
+    let service = Service::start(settings).unwrap();
+    assert_eq!(service.restored_steps(), None);
+    assert_eq!(service.start_report().discarded.len(), 3);
+    assert!(path("snapshot.json.discarded").exists());
+    assert!(!path("snapshot.json").exists());
+}
+
+/// Restores with LoopBuilder from a snapshot written by the service (the files are the loop's
+/// own format).
+#[tokio::test]
+async fn the_service_writes_snapshots_the_loop_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = ServiceConfig::new(Config::default());
+    settings.state_dir = Some(dir.path().to_path_buf());
+    let service = Service::start(settings).unwrap();
+    service
+        .update(br#"{"novelty": 0.9, "aesthetic_score": 0.6}"#)
+        .unwrap();
+    service.shutdown(Duration::from_secs(1)).await;
+    let text = std::fs::read_to_string(dir.path().join("snapshot.json")).unwrap();
+    let restored = LoopBuilder::from_snapshot(Snapshot::from_json(&text).unwrap())
         .build()
         .unwrap();
     assert_eq!(restored.steps(), 1);
+}
+
+/// A state folder the service cannot write to: every failure is counted on /metrics, health
+/// turns degraded with the reason, and shutdown says the final snapshot was not saved.
+#[tokio::test]
+async fn persistence_failures_are_counted_reported_and_never_called_saved() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = ServiceConfig::new(Config::default());
+    settings.state_dir = Some(dir.path().to_path_buf());
+    settings.snapshot_every = 1;
+    let service = Service::start(settings).unwrap();
+    // The snapshot's temporary file is a folder: every write fails, as on a full or read-only
+    // disk, whoever runs the test (root included).
+    std::fs::create_dir(dir.path().join("snapshot.json.tmp")).unwrap();
+    for _ in 0..3 {
+        service
+            .update(br#"{"novelty": 0.5, "aesthetic_score": 0.6}"#)
+            .unwrap();
+    }
+    let saved = service.shutdown(Duration::from_secs(1)).await;
+    let Saved::Failed(why) = saved else {
+        panic!("reported as saved: {saved:?}");
+    };
+    assert!(why.contains("snapshot.json.tmp"), "{why}");
+    let status = service.persistence().unwrap();
+    assert!(status.errors() >= 1, "{}", status.errors());
+    let health = service.health();
+    assert_eq!(health.status, "degraded");
+    assert!(
+        health
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("persistence failing"),
+        "{:?}",
+        health.reason
+    );
+    let exposition = service.prometheus();
+    let line = exposition
+        .lines()
+        .find(|l| l.starts_with("creative_feedback_persist_errors_total"))
+        .unwrap_or_default();
+    assert_eq!(
+        line,
+        format!("creative_feedback_persist_errors_total {}", status.errors())
+    );
+    assert!(!dir.path().join("snapshot.json").exists());
 }
 
 /// Updates sent while the stream runs, and what the stalled client is shown: a metrics snapshot
@@ -603,6 +712,28 @@ async fn every_error_status_answers_json_with_an_error_key() {
             422,
             request(addr, "POST", "/v1/update", &auth, br#"{"novelty": NaN}"#).await,
         ),
+        (
+            415,
+            request(
+                addr,
+                "POST",
+                "/v1/update",
+                &[auth[0], ("Content-Type", "text/plain")],
+                br#"{"novelty": 0.9}"#,
+            )
+            .await,
+        ),
+        (
+            403,
+            request(
+                addr,
+                "POST",
+                "/v1/update",
+                &[auth[0], ("Host", "evil.example")],
+                br#"{"novelty": 0.9}"#,
+            )
+            .await,
+        ),
     ];
     for (status, r) in &cases {
         assert_eq!(r.status, *status, "{}", r.body);
@@ -632,4 +763,89 @@ fn skip_unless_ci(missing: &str) {
         "{missing}: .ci/run installs it, so under CI=true this is a failure"
     );
     eprintln!("{missing}; skipping (CI installs it)");
+}
+
+/// What a web page could send to a loopback sidecar is refused: a foreign Host (DNS
+/// rebinding), a body declared as text or form data, a WebSocket from another origin; the
+/// bearer scheme is matched case-insensitively; JSON with a charset is fine.
+#[tokio::test]
+async fn requests_a_web_page_could_forge_are_refused() {
+    let mut settings = ServiceConfig::new(Config::default());
+    settings.allowed_hosts = vec!["sidecar.internal".into()];
+    settings.token = Some("secret".into());
+    let (addr, service, server) = serve(settings).await;
+    let state = br#"{"novelty": 0.5, "aesthetic_score": 0.6}"#;
+    let lower = ("Authorization", "bearer secret");
+    let ok = request(addr, "POST", "/v1/update", &[lower], state).await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let json = ("Content-Type", "application/json; charset=utf-8");
+    assert_eq!(
+        request(addr, "POST", "/v1/update", &[lower, json], state)
+            .await
+            .status,
+        200
+    );
+    for host in [
+        "localhost",
+        "[::1]:9",
+        "sidecar.internal",
+        "sidecar.internal:8080",
+    ] {
+        let r = request(addr, "POST", "/v1/update", &[lower, ("Host", host)], state).await;
+        assert_eq!(r.status, 200, "{host}: {}", r.body);
+    }
+    for (headers, status) in [
+        (vec![lower, ("Host", "evil.example")], 403),
+        (vec![lower, ("Host", "127.0.0.1.evil.example")], 403),
+        (vec![lower, ("Content-Type", "text/plain")], 415),
+        (
+            vec![lower, ("Content-Type", "application/x-www-form-urlencoded")],
+            415,
+        ),
+    ] {
+        let r = request(addr, "POST", "/v1/update", &headers, state).await;
+        assert_eq!(r.status, status, "{headers:?}: {}", r.body);
+    }
+    assert_eq!(
+        service.metrics().metrics.steps,
+        6,
+        "no refused request advanced the loop"
+    );
+
+    let url = format!("ws://{addr}/v1/stream");
+    let with_origin = |origin: &str| {
+        let mut r = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+            url.as_str(),
+        )
+        .unwrap();
+        r.headers_mut().insert("Origin", origin.parse().unwrap());
+        r
+    };
+    assert!(
+        tokio_tungstenite::connect_async(with_origin("https://evil.example"))
+            .await
+            .is_err()
+    );
+    let same = format!("http://{addr}");
+    let (mut client, _) = tokio_tungstenite::connect_async(with_origin(&same))
+        .await
+        .unwrap();
+
+    // The stream is server-to-client: a large inbound message ends the connection.
+    use futures_util::SinkExt as _;
+    let big = tokio_tungstenite::tungstenite::Message::text("x".repeat(64 * 1024));
+    let _ = client.send(big).await;
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(frame)) = client.next().await {
+            if frame.is_close() {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "a 64 KiB inbound message did not end the connection"
+    );
+    server.abort();
 }

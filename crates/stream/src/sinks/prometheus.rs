@@ -275,6 +275,16 @@ impl PrometheusExporter {
             .clone()
     }
 
+    /// Sets a counter `{prefix}_{suffix}` that the embedding application keeps itself (e.g. a
+    /// server's persistence errors), with its help text.
+    pub fn set_counter(&self, suffix: &str, help: &'static str, value: u64) {
+        let name = format!("{}_{suffix}", self.prefix);
+        metrics::with_local_recorder(&self.recorder, || {
+            metrics::describe_counter!(name.clone(), help);
+            metrics::counter!(name).absolute(value);
+        });
+    }
+
     /// Runs `f` with this exporter's recorder as the `metrics` facade's recorder, so that other
     /// libraries' metrics (e.g. an A/B experiment's) land in the same exposition.
     pub fn with_recorder<R>(&self, f: impl FnOnce() -> R) -> R {
