@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use creative_feedback_server::{router, Saved, Service, ServiceConfig};
+use creative_feedback_server::{router, serve, Saved, ServeOptions, Service, ServiceConfig};
 
 use crate::common::load;
 use crate::LoopArgs;
@@ -72,6 +72,13 @@ pub struct ServeArgs {
     /// server closes every connection, writes the final snapshot and exits.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub shutdown_timeout: u64,
+    /// Longest a client may take to send a request's headers, and longest a keep-alive
+    /// connection may stay idle, in seconds.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout: u64,
+    /// Connections open at once; more are answered 503 and closed.
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
 }
 
 /// A token must be something: an empty one would refuse every mutation forever.
@@ -181,22 +188,24 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
         writeln!(out, "listening on http://{addr}")?;
         out.flush()?;
         drop(out);
-        // The signal starts a graceful shutdown; once the grace period has passed after it,
-        // connections still open (a half-sent request, a stalled client) are closed anyway.
-        let signalled = std::sync::Arc::new(tokio::sync::Notify::new());
-        let notify = std::sync::Arc::clone(&signalled);
-        let server =
-            axum::serve(listener, router(service.clone())).with_graceful_shutdown(async move {
-                shutdown_signal().await;
-                notify.notify_one();
-            });
-        let grace = Duration::from_secs(args.shutdown_timeout);
-        tokio::select! {
-            result = server => result.context("the server failed")?,
-            () = async {
-                signalled.notified().await;
-                tokio::time::sleep(grace).await;
-            } => eprintln!("warning: requests still open {grace:?} after the signal were cut off"),
+        let options = ServeOptions {
+            header_read_timeout: Duration::from_secs(args.header_timeout),
+            max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+            shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
+        };
+        let served = serve(
+            listener,
+            router(service.clone()),
+            options,
+            shutdown_signal(),
+        )
+        .await
+        .context("the server failed")?;
+        if served.cut_off > 0 {
+            eprintln!(
+                "warning: {} connections still open {}s after the signal were cut off",
+                served.cut_off, args.shutdown_timeout
+            );
         }
         Ok::<_, anyhow::Error>(service.shutdown(Duration::from_secs(5)).await)
     })?;

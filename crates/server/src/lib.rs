@@ -33,12 +33,14 @@
 
 mod persist;
 mod routes;
+mod serve;
 mod service;
 
 use std::path::{Path, PathBuf};
 
 pub use persist::{HistoryCheck, Loaded, PersistStatus, StateDir};
 pub use routes::router;
+pub use serve::{serve, ServeOptions, Served};
 pub use service::{
     HealthReport, LastExploration, MetricsReport, Saved, Service, ServiceConfig, UpdateError,
 };

@@ -94,6 +94,23 @@ async fn json_errors(request: Request, next: Next) -> Response {
     json
 }
 
+/// A body declared larger than the limit is refused at once, without waiting for it.
+async fn declared_size(State(limit): State<usize>, request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(n) if n > limit as u64 => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is {n} bytes; the limit is {limit} (--body-limit)"),
+        )
+        .into_response(),
+        _ => next.run(request).await,
+    }
+}
+
 async fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
@@ -406,6 +423,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(service.clone(), known_host))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(limit, declared_size))
         .layer(middleware::from_fn_with_state(deadline, timeout))
         .layer(middleware::from_fn(json_errors))
         .with_state(service)
