@@ -191,3 +191,69 @@ fn a_state_with_every_field_bad_names_them_all() {
     assert_eq!(l.counters().rejected_inputs, 1);
     assert_eq!(l.steps(), 0);
 }
+
+/// Any configuration that validation accepts runs: no size, threshold or window it allows can
+/// abort on allocation, panic, or loop forever over a simulated stretch of 1,000 steps.
+#[test]
+fn every_configuration_validation_accepts_runs() {
+    use creative_feedback::sim::{run, Host, HostConfig, RunOptions};
+    use creative_feedback::Config;
+    let sizes = prop_oneof![Just(1u32), Just(2), 1u32..50, Just(10_000), Just(1_000_000)];
+    let unit = prop_oneof![Just(0.0), Just(1.0), 0.0..=1.0];
+    let strategy = (
+        sizes.clone(),
+        sizes.clone(),
+        sizes.clone(),
+        sizes,
+        unit.clone(),
+        unit,
+        1u32..5_000,
+    );
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(64));
+    let ran = std::cell::Cell::new(0u32);
+    runner
+        .run(
+            &strategy,
+            |(
+                gain_window,
+                recent_window,
+                trend_window,
+                history_capacity,
+                threshold,
+                low,
+                max_steps,
+            )| {
+                let config = Config {
+                    gain_window,
+                    recent_window,
+                    trend_window,
+                    history_capacity,
+                    stability_threshold: threshold,
+                    novelty_low: low * 0.5,
+                    max_exploration_steps: max_steps,
+                    min_exploration_steps: 1,
+                    recovery_steps: 1,
+                    plateau_steps: Some(1),
+                    ..Config::default()
+                };
+                if config.validate().is_err() {
+                    return Ok(());
+                }
+                let mut feedback = CreativeLoop::new(config).unwrap();
+                let mut host = Host::new(HostConfig::seeded(3)).unwrap();
+                let out = run(
+                    &mut feedback,
+                    &mut host,
+                    1_000,
+                    RunOptions::default(),
+                    |_| {},
+                );
+                prop_assert_eq!(feedback.steps(), 1_000);
+                drop(out);
+                ran.set(ran.get() + 1);
+                Ok(())
+            },
+        )
+        .unwrap();
+    assert!(ran.get() >= 16, "only {} configurations were valid", ran.get());
+}

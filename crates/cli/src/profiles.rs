@@ -19,8 +19,9 @@ pub struct ProfilesArgs {
     /// Base factor the shapes are drawn for.
     #[arg(long, default_value_t = 0.6)]
     pub base: f64,
-    /// Entropy steps of the drawn exploration.
-    #[arg(long, default_value_t = 200)]
+    /// Entropy steps of the drawn exploration (1 to 1000000, the largest
+    /// `max_exploration_steps`).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub duration: u32,
 }
 
@@ -41,9 +42,6 @@ fn shapes(registry: &ProfileRegistry) -> Vec<Profile> {
 pub fn run(args: &ProfilesArgs) -> Result<ExitCode> {
     if !(args.base > 0.0 && args.base <= 1.0) {
         anyhow::bail!("--base must be a number in (0, 1], got {}", args.base);
-    }
-    if args.duration == 0 {
-        anyhow::bail!("--duration must be at least 1");
     }
     let registry = ProfileRegistry::new();
     let mut curves = Vec::new();

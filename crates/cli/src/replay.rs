@@ -63,14 +63,16 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
     for (i, line) in input.split(b'\n').enumerate() {
         let number = i + 1;
         let bytes = line.context("cannot read the states")?;
-        let text = String::from_utf8_lossy(&bytes);
-        let text = text.trim();
-        if text.is_empty() {
+        // Text that is not UTF-8 is refused, as the sidecar refuses it, never decoded lossily.
+        let text = std::str::from_utf8(&bytes).map(str::trim);
+        if text.is_ok_and(str::is_empty) {
             continue;
         }
         lines += 1;
-        let result = ReadState::from_json(text)
-            .map_err(|e| ("invalid JSON", vec![FieldError::new("line", e.to_string())]))
+        let result = text
+            .map_err(|_| "the line is not UTF-8 text".to_owned())
+            .and_then(|text| ReadState::from_json(text).map_err(|e| e.to_string()))
+            .map_err(|e| ("invalid JSON", vec![FieldError::new("line", e)]))
             .and_then(|read| {
                 feedback
                     .update_read(&read)

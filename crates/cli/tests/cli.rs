@@ -457,3 +457,41 @@ fn metrics_out_writes_a_prometheus_textfile() {
         "{text}"
     );
 }
+
+/// A line that is not UTF-8 is refused by `replay`, as the sidecar refuses it: never decoded
+/// lossily into something the host did not send.
+#[test]
+fn replay_refuses_a_line_that_is_not_utf8() {
+    let dir = tempfile::tempdir().unwrap();
+    let states = dir.path().join("states.jsonl");
+    let mut bytes = b"{\"novelty\": 0.5, \"aesthetic_score\": 0.6}\n".to_vec();
+    bytes.extend_from_slice(b"{\"novelty\": 0.5, \"user_id\": \"\xff\xfe\"}\n");
+    fs::write(&states, bytes).unwrap();
+    let o = crefl(&[
+        "replay",
+        "--skip-invalid",
+        "--states",
+        &states.to_string_lossy(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let second: serde_json::Value = serde_json::from_str(out.lines().nth(1).unwrap()).unwrap();
+    assert_eq!(second["line"], 2);
+    assert!(second["fields"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("not UTF-8"));
+}
+
+/// Sizes beyond what any configuration allows are usage errors, not allocation aborts.
+#[test]
+fn absurd_sizes_are_usage_errors() {
+    let o = crefl(&["profiles", "--duration", "4294967295"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("crefl.toml");
+    fs::write(&config, "trend_window = 4000000000\n").unwrap();
+    let o = crefl(&["config", "--check", &config.to_string_lossy()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("trend_window"), "{}", stderr(&o));
+}

@@ -59,6 +59,18 @@ pub enum Error {
         /// Each snapshot file and why it cannot be used.
         files: Vec<(PathBuf, String)>,
     },
+    /// A snapshot file reads but cannot be resumed from (a profile not registered, a
+    /// configuration or state this version refuses).
+    #[error(
+        "the snapshot {} cannot be resumed from: {reason}; fix or replace it (snapshot.prev.json is the one before), or start with --fresh to move it aside",
+        path.display()
+    )]
+    UnusableSnapshot {
+        /// The snapshot file.
+        path: PathBuf,
+        /// Why the loop refused it.
+        reason: String,
+    },
     /// A snapshot could not be encoded.
     #[error("cannot encode the snapshot: {0}")]
     Snapshot(String),

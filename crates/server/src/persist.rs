@@ -192,8 +192,8 @@ impl StateDir {
     /// [`Error::Io`] when the file exists but cannot be read.
     pub fn check_history(&self) -> Result<HistoryCheck, Error> {
         let path = self.history_path();
-        let text = match fs::read_to_string(&path) {
-            Ok(text) => text,
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(HistoryCheck {
                     records: 0,
@@ -202,6 +202,9 @@ impl StateDir {
             }
             Err(e) => return Err(Error::io(&path, &e)),
         };
+        // A damaged line (not UTF-8, not a record) is skipped, not a reason to refuse to start:
+        // the history is a log for pre-training, not the loop's state.
+        let text = String::from_utf8_lossy(&bytes);
         let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
         let readable = lines
             .iter()

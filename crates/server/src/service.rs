@@ -285,7 +285,14 @@ impl Service {
         if let Some(e) = &experiment {
             builder = e.install(builder);
         }
-        let feedback = builder.build()?;
+        let feedback = builder.build().map_err(|e| match &start_report.from {
+            // Name the file and what else there is, so the operator knows what to do.
+            Some(path) => Error::UnusableSnapshot {
+                path: path.clone(),
+                reason: e.to_string(),
+            },
+            None => Error::Loop(e),
+        })?;
 
         let exporter = Arc::new(PrometheusExporter::new()?);
         let (tx, _) = broadcast::channel(1024);

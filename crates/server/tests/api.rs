@@ -849,3 +849,36 @@ async fn requests_a_web_page_could_forge_are_refused() {
     );
     server.abort();
 }
+
+/// A history line that is not UTF-8 does not stop the server from starting (it is skipped); a
+/// snapshot that reads but cannot be resumed from is refused naming the file and the way out.
+#[tokio::test]
+async fn damaged_state_files_get_clear_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = ServiceConfig::new(Config::default());
+    settings.state_dir = Some(dir.path().to_path_buf());
+    let service = Service::start(settings.clone()).unwrap();
+    service
+        .update(br#"{"novelty": 0.5, "aesthetic_score": 0.6}"#)
+        .unwrap();
+    service.shutdown(Duration::from_secs(1)).await;
+    std::fs::write(dir.path().join("history.jsonl"), b"\xff\xfe not a record\n").unwrap();
+    let service = Service::start(settings.clone()).unwrap();
+    assert_eq!(service.history_at_start().unwrap().records, 0);
+    drop(service);
+
+    let path = dir.path().join("snapshot.json");
+    let mut snapshot: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    snapshot["state"]["mode"] = "exploring".into();
+    std::fs::write(&path, snapshot.to_string()).unwrap();
+    std::fs::remove_file(dir.path().join("snapshot.prev.json")).ok();
+    let err = Service::start(settings).unwrap_err().to_string();
+    for needle in [
+        "snapshot.json cannot be resumed from",
+        "disagree",
+        "--fresh",
+    ] {
+        assert!(err.contains(needle), "{needle:?} in {err}");
+    }
+}
