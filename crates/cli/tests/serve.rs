@@ -344,3 +344,115 @@ fn tokens_are_never_empty_and_can_come_from_a_file() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("is empty"));
 }
+
+/// A small tmpfs mounted for one test (CI runs as root and can mount; elsewhere the tests that
+/// need one skip, and under `CI=true` they fail instead). Unmounted when dropped.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            Some(Self { dir })
+        } else {
+            common::skip_unless_ci("cannot mount a tmpfs (needs root)");
+            None
+        }
+    }
+
+    fn path(&self) -> String {
+        self.dir.path().to_string_lossy().into_owned()
+    }
+
+    fn read_only(&self) {
+        let status = Command::new("mount")
+            .args(["-o", "remount,ro"])
+            .arg(self.dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+fn persist_errors(addr: &str) -> u64 {
+    let (_, text) = http(addr, "GET", "/metrics", "");
+    text.lines()
+        .find_map(|l| l.strip_prefix("creative_feedback_persist_errors_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Drives the server until a write fails, then checks every place that must say so; the last
+/// snapshot on disk is still whole.
+fn a_failing_state_dir_is_never_silent(mut s: Server, fs: &Tmpfs) {
+    let mut i = 0;
+    while persist_errors(&s.addr) == 0 {
+        assert!(i < 20_000, "no write failed after {i} updates");
+        assert_eq!(update(&s.addr, i), 200);
+        i += 1;
+    }
+    let (_, health) = http(&s.addr, "GET", "/health/creativity", "");
+    assert!(health.contains("\"status\":\"degraded\""), "{health}");
+    assert!(health.contains("persistence failing"), "{health}");
+    sigterm(&s.child);
+    let exit = wait(&mut s.child);
+    let err = stderr_of(s.child);
+    assert_eq!(exit.code(), Some(1), "{err}");
+    assert!(err.contains("ERROR cannot"), "{err}");
+    assert!(err.contains("NOT saved"), "{err}");
+    if let Ok(text) = std::fs::read_to_string(Path::new(&fs.path()).join("snapshot.json")) {
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert!(v["state"]["steps"].as_u64().is_some(), "a whole snapshot");
+    }
+}
+
+#[test]
+fn a_full_state_dir_is_reported_everywhere_and_at_exit() {
+    let Some(fs) = Tmpfs::mount("64k") else {
+        return;
+    };
+    let s = start(&[
+        "--bind",
+        "127.0.0.1:0",
+        "--state-dir",
+        &fs.path(),
+        "--snapshot-every",
+        "1",
+    ]);
+    a_failing_state_dir_is_never_silent(s, &fs);
+}
+
+#[test]
+fn a_read_only_state_dir_is_reported_everywhere_and_at_exit() {
+    let Some(fs) = Tmpfs::mount("16m") else {
+        return;
+    };
+    let s = start(&[
+        "--bind",
+        "127.0.0.1:0",
+        "--state-dir",
+        &fs.path(),
+        "--snapshot-every",
+        "10",
+    ]);
+    for i in 0..20 {
+        assert_eq!(update(&s.addr, i), 200);
+    }
+    wait_for_snapshot(Path::new(&fs.path()), 20);
+    fs.read_only();
+    a_failing_state_dir_is_never_silent(s, &fs);
+}
