@@ -255,5 +255,9 @@ fn every_configuration_validation_accepts_runs() {
             },
         )
         .unwrap();
-    assert!(ran.get() >= 16, "only {} configurations were valid", ran.get());
+    assert!(
+        ran.get() >= 16,
+        "only {} configurations were valid",
+        ran.get()
+    );
 }

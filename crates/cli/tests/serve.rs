@@ -456,3 +456,33 @@ fn a_read_only_state_dir_is_reported_everywhere_and_at_exit() {
     fs.read_only();
     a_failing_state_dir_is_never_silent(s, &fs);
 }
+
+/// A restored snapshot keeps its own configuration; a different --config is reported, not
+/// silently ignored.
+#[test]
+fn a_config_that_differs_from_the_restored_snapshot_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state").to_string_lossy().into_owned();
+    let config = dir.path().join("crefl.toml");
+    std::fs::write(&config, "recovery_steps = 5\n").unwrap();
+    let mut s = start(&["--bind", "127.0.0.1:0", "--state-dir", &state]);
+    assert_eq!(update(&s.addr, 1), 200);
+    sigterm(&s.child);
+    assert!(wait(&mut s.child).success());
+    let mut s = start(&[
+        "--bind",
+        "127.0.0.1:0",
+        "--state-dir",
+        &state,
+        "--config",
+        &config.to_string_lossy(),
+    ]);
+    assert_eq!(steps(&s.addr), 1);
+    sigterm(&s.child);
+    assert!(wait(&mut s.child).success());
+    let err = stderr_of(s.child);
+    assert!(
+        err.contains("--config differs from the restored snapshot's configuration"),
+        "{err}"
+    );
+}
