@@ -179,8 +179,45 @@ def slowloris():
     proc.wait(timeout=60)
 
 
+def descriptor_exhaustion():
+    """Under a 256-descriptor limit, 400 idle connections do not starve real requests."""
+    proc = subprocess.Popen(
+        ["prlimit", "--nofile=256:256", CREFL, "serve", "--bind", "127.0.0.1:0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    line = proc.stdout.readline().strip()
+    addr = line.removeprefix("listening on http://")
+    host, port = addr.split(":")
+    idle = []
+    for _ in range(400):
+        try:
+            idle.append(socket.create_connection((host, int(port)), timeout=5))
+        except OSError:
+            break
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    answers = []
+    for i in range(20):
+        try:
+            answers.append(post(addr, state(i)))
+        except Exception as e:  # a 503 is an answer too
+            answers.append(getattr(e, "code", type(e).__name__))
+    took = time.monotonic() - t0
+    print(f"--nofile 256 with {len(idle)} idle connections: 20 updates answered "
+          f"{sorted(set(map(str, answers)))} in {took:.2f} s")
+    for s in idle:
+        s.close()
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    warning = [l for l in proc.stderr.read().splitlines() if "max-connections" in l]
+    print("  " + (warning[0] if warning else "no warning"))
+
+
 if __name__ == "__main__":
     kill9_loss()
     sigterm_with_stuck_clients()
     slowloris()
     idle_connections_rss()
+    descriptor_exhaustion()

@@ -81,6 +81,32 @@ pub struct ServeArgs {
     pub max_connections: u64,
 }
 
+/// The soft limit on open files (Linux), so that the connection cap can stay below it: a
+/// server out of descriptors cannot accept the requests that matter.
+fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// `--max-connections`, lowered to leave room for the state folder, the listener and the
+/// runtime under the open-files limit.
+fn connection_cap(requested: u64) -> usize {
+    const RESERVED: u64 = 64;
+    let cap = match open_files_limit() {
+        Some(limit) if limit <= requested + RESERVED => {
+            let lowered = limit.saturating_sub(RESERVED).max(1);
+            eprintln!(
+                "warning: --max-connections {requested} is above what the open-files limit \
+                 ({limit}) allows; using {lowered} (raise the limit with ulimit -n)"
+            );
+            lowered
+        }
+        _ => requested,
+    };
+    usize::try_from(cap).unwrap_or(usize::MAX)
+}
+
 /// A token must be something: an empty one would refuse every mutation forever.
 fn non_empty_token(s: &str) -> Result<String, String> {
     if s.trim().is_empty() {
@@ -190,7 +216,7 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
         drop(out);
         let options = ServeOptions {
             header_read_timeout: Duration::from_secs(args.header_timeout),
-            max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+            max_connections: connection_cap(args.max_connections),
             shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
         };
         let served = serve(
@@ -244,5 +270,20 @@ fn report_start(service: &Service) {
         if h.torn_last_line {
             eprintln!("warning: the last line of the history file was torn by an interrupted write; it is skipped");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_connection_cap_stays_below_the_open_files_limit() {
+        let Some(limit) = open_files_limit() else {
+            return; // not Linux: no /proc to read the limit from
+        };
+        let cap = connection_cap(u64::MAX / 2) as u64;
+        assert!(cap < limit, "{cap} vs {limit}");
+        assert_eq!(connection_cap(1), 1);
     }
 }
