@@ -51,6 +51,23 @@ fn metrics_finite(m: &Metrics) -> bool {
     values.iter().all(|v| v.is_finite())
 }
 
+/// The input rules of the specification (§2) in lenient mode, written independently of the
+/// loop: NaN anywhere and ±∞ anywhere but `lambda_max = +∞` are rejected; the rest is
+/// accepted (out-of-range values are clamped).
+fn acceptable(state: &creative_feedback::State) -> bool {
+    let finite = |v: Option<f64>| v.is_none_or(f64::is_finite);
+    finite(state.novelty)
+        && finite(state.aesthetic_score)
+        && finite(state.volatility)
+        && state
+            .lambda_max
+            .is_none_or(|v| v.is_finite() || v == f64::INFINITY)
+        && state.attributes.values().all(|v| match v {
+            creative_feedback::AttributeValue::Number(n) => n.is_finite(),
+            _ => true,
+        })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
@@ -67,7 +84,10 @@ proptest! {
         for state in &states {
             let from = l.mode();
             let steps = l.steps();
-            match l.update(state) {
+            let result = l.update(state);
+            // Exactly the states the input rules reject are rejected (lenient mode).
+            prop_assert_eq!(result.is_ok(), acceptable(state), "{:?}", state);
+            match result {
                 Err(rejected) => {
                     prop_assert!(!rejected.fields.is_empty());
                     prop_assert_eq!(l.steps(), steps);

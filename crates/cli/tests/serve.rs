@@ -173,9 +173,10 @@ fn after_kill_9_at_most_the_steps_since_the_last_snapshot_are_lost() {
     for i in 0..260 {
         assert_eq!(update(&s.addr, i), 200);
     }
-    std::thread::sleep(Duration::from_millis(300));
+    // A graceful stop: the writer has appended every ended exploration when the process exits.
     let mut child = s.child;
-    child.kill().unwrap();
+    sigterm(&child);
+    assert!(wait(&mut child).success());
     let err = stderr_of(child);
     assert!(err.contains("torn"), "{err}");
 

@@ -387,12 +387,26 @@ fn default_selector_picks_by_volatility_then_novelty() {
             Some(expected.to_string())
         );
     }
-    let mut l = new_loop(Config::default());
-    step(&mut l, &State::new(0.9, 0.6).with_volatility(0.8));
-    let current = l.current_exploration().expect("exploring");
-    assert_eq!(current.k, 1);
-    let profile = l.history().count();
-    assert_eq!(profile, 0);
+    // The parameters follow the selector's formulas: d = 1 + 3·volatility, f = 2 + 3·(1 − n);
+    // an emergency ends each exploration so that its record (with the profile) is kept.
+    let chosen = |state: State| {
+        let mut l = new_loop(Config::default());
+        step(&mut l, &state);
+        step(&mut l, &State::new(0.5, 0.6).with_lambda_max(1.0));
+        l.history().last().map(|r| r.profile.clone())
+    };
+    assert_eq!(
+        chosen(State::new(0.9, 0.6).with_volatility(0.8)),
+        Some(Profile::ExponentialDecay {
+            decay_rate: 1.0 + 3.0 * 0.8
+        })
+    );
+    assert_eq!(
+        chosen(State::new(0.1, 0.6)),
+        Some(Profile::Pulse {
+            frequency: 2.0 + 3.0 * (1.0 - 0.1)
+        })
+    );
 }
 
 struct Named(&'static str);

@@ -613,7 +613,6 @@ async fn the_stream_delivers_events_in_order_and_drops_a_stalled_client() {
     )
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
 
     // The reading client reads as the updates go in; it keeps the exploration events' steps.
     let reading = tokio::spawn(async move {

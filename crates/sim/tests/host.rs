@@ -93,6 +93,14 @@ fn invalid_hosts_are_refused() {
 #[test]
 fn comparison_runs_every_policy_on_the_same_seeds() {
     let c = compare(&Config::default(), &[1, 2, 3, 4, 5, 6, 7, 8], 50_000).unwrap();
+    // The same seeds give the same results, bit for bit; other seeds give others.
+    let again = compare(&Config::default(), &[1, 2, 3, 4, 5, 6, 7, 8], 50_000).unwrap();
+    assert_eq!(c, again);
+    let other = compare(&Config::default(), &[9, 10, 11, 12, 13, 14, 15, 16], 50_000).unwrap();
+    assert_ne!(
+        c.results[0].cumulative_gains,
+        other.results[0].cumulative_gains
+    );
     assert_eq!(c.results.len(), 3);
     for r in &c.results {
         assert_eq!(r.cumulative_gains.len(), 8);

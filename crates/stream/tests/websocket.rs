@@ -44,8 +44,9 @@ fn event(step: u64) -> Event {
     }
 }
 
+/// Waits for a condition; the deadline only bounds a hang.
 async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    tokio::time::timeout(Duration::from_secs(10), async {
+    tokio::time::timeout(Duration::from_secs(30), async {
         while !done() {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
