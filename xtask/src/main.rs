@@ -120,6 +120,23 @@ fn examples() -> Result<()> {
         cmd.stderr(std::process::Stdio::null());
         run(cmd)?;
     }
+    // The load generator against a server of its own, for a few seconds: it fails on any
+    // failed update.
+    let mut load = cargo();
+    load.args([
+        "run",
+        "--quiet",
+        "--release",
+        "--package",
+        "creative-feedback-server",
+        "--example",
+        "load",
+        "--",
+        "self",
+        "3",
+        "8",
+    ]);
+    run(load)?;
     Ok(())
 }
 

@@ -224,7 +224,7 @@ pub fn check(root: &Path) -> Result<()> {
             let listed = CRATE_EXAMPLES
                 .iter()
                 .any(|(p, e)| *p == package && *e == stem);
-            let is_tool = stem == "load"; // a load generator that needs a running server
+            let is_tool = stem == "load"; // run by `examples` against a server of its own
             if !listed && !is_tool {
                 problems.push(format!(
                     "{}: not run by CI (add it to CRATE_EXAMPLES)",

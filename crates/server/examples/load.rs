@@ -5,8 +5,10 @@
 //! cargo run --release -p creative-feedback-server --example load -- 127.0.0.1:8080 10 32
 //! ```
 //!
-//! Arguments: the server's address, the duration in seconds (default 10, at most 120) and the
-//! number of keep-alive connections (default 32). While it posts states to `/v1/update` as fast
+//! Arguments: the server's address (or `self` for a server started in this process on a free
+//! port, which is how CI runs it), the duration in seconds (default 10, at most 120) and the
+//! number of keep-alive connections (default 32). It exits non-zero if any update failed or
+//! none went through. While it posts states to `/v1/update` as fast
 //! as the server answers, a WebSocket client stays connected to `/v1/stream` and `/metrics` is
 //! scraped every second. It prints the requests per second and the latency percentiles.
 
@@ -51,10 +53,15 @@ async fn roundtrip(
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let addr = args
+    let target = args
         .get(1)
         .cloned()
         .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let addr = if target == "self" {
+        own_server().await?
+    } else {
+        target
+    };
     let seconds: u64 = args
         .get(2)
         .and_then(|s| s.parse().ok())
@@ -176,5 +183,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "while: {} stream frames received, /metrics scraped {scrapes} times",
         frames.load(Ordering::Relaxed)
     );
+    if errors > 0 || all.is_empty() {
+        return Err(format!("{errors} updates failed, {} succeeded", all.len()).into());
+    }
     Ok(())
+}
+
+/// A sidecar in this process, on a free port of 127.0.0.1, for the load to hit.
+async fn own_server() -> Result<String, Box<dyn std::error::Error>> {
+    use creative_feedback_server::{router, serve, ServeOptions, Service, ServiceConfig};
+    let service = Service::start(ServiceConfig::new(creative_feedback_core::Config::default()))?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?.to_string();
+    tokio::spawn(serve(
+        listener,
+        router(service),
+        ServeOptions::default(),
+        std::future::pending(),
+    ));
+    Ok(addr)
 }

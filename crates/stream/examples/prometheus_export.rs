@@ -45,15 +45,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         host.apply(&decision);
         dispatcher.dispatch(&mut feedback);
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
-
-    // Scrape ourselves once, as Prometheus would.
-    let mut stream = tokio::net::TcpStream::connect(addr).await?;
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .await?;
+    // Scrape ourselves, as Prometheus would, until the sink has recorded the last snapshot
+    // (it runs on its own task; bounded).
     let mut response = String::new();
-    tokio::time::timeout(Duration::from_secs(5), stream.read_to_string(&mut response)).await??;
+    for _ in 0..500 {
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await?;
+        response.clear();
+        tokio::time::timeout(Duration::from_secs(5), stream.read_to_string(&mut response))
+            .await??;
+        if response.contains("creative_feedback_steps_total 20000") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if !response.starts_with("HTTP/1.1 200")
+        || !response.contains("creative_feedback_steps_total 20000")
+    {
+        return Err(format!("the scrape does not show the 20,000 steps:\n{response}").into());
+    }
     for line in response
         .lines()
         .filter(|l| l.starts_with("creative_feedback_") && !l.contains("_bucket"))

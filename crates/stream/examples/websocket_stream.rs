@@ -46,7 +46,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         dispatcher.dispatch(&mut feedback);
     }
     let stats = dispatcher.shutdown(Duration::from_secs(5)).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Every message sent has been read by the server once the counts meet (bounded wait).
+    let sent = ws.sent.load(Ordering::Relaxed);
+    let arrived = || received.lock().map(|r| r.len() as u64).unwrap_or(0);
+    for _ in 0..1_000 {
+        if arrived() >= sent {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     server.abort();
     let got = received.lock().map(|r| r.clone()).unwrap_or_default();
     println!(
@@ -56,8 +64,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ws.dropped.load(Ordering::Relaxed),
         got.len()
     );
-    if let Some(first) = got.iter().find(|m| m.contains("exploration_started")) {
-        println!("for example: {first}");
+    let dropped = ws.dropped.load(Ordering::Relaxed);
+    if got.is_empty() || got.len() as u64 != sent || sent + dropped != stats[0].queued {
+        return Err(format!(
+            "expected every produced message sent or counted as dropped, and every sent one \
+             received: produced {}, sent {sent}, dropped {dropped}, received {}",
+            stats[0].queued,
+            got.len()
+        )
+        .into());
     }
+    let first = got
+        .iter()
+        .find(|m| m.contains("exploration_started"))
+        .ok_or("no exploration_started event was streamed")?;
+    println!("for example: {first}");
     Ok(())
 }
