@@ -17,8 +17,14 @@ fn step(l: &mut CreativeLoop, s: &State) -> Decision {
 fn triggers_need_novelty_strictly_beyond_their_thresholds() {
     let c = Config::default();
     let mut l = new_loop(c.clone());
-    assert_eq!(step(&mut l, &State::new(c.novelty_high, 0.6)).reason, Reason::InBand);
-    assert_eq!(step(&mut l, &State::new(c.novelty_low, 0.6)).reason, Reason::InBand);
+    assert_eq!(
+        step(&mut l, &State::new(c.novelty_high, 0.6)).reason,
+        Reason::InBand
+    );
+    assert_eq!(
+        step(&mut l, &State::new(c.novelty_low, 0.6)).reason,
+        Reason::InBand
+    );
     let above = step(&mut l, &State::new(c.novelty_high + 1e-9, 0.6));
     assert_eq!(above.reason, Reason::Momentum);
     let mut l = new_loop(c.clone());
@@ -37,7 +43,12 @@ fn plateau_fires_when_the_counter_reaches_plateau_steps() {
         .collect();
     assert_eq!(
         reasons,
-        [Reason::InBand, Reason::InBand, Reason::InBand, Reason::Plateau]
+        [
+            Reason::InBand,
+            Reason::InBand,
+            Reason::InBand,
+            Reason::Plateau
+        ]
     );
 }
 
@@ -61,13 +72,24 @@ fn stability_exactly_at_the_threshold_starts_an_exploration() {
 fn emergencies_start_above_the_threshold_and_end_below_the_exit_ratio() {
     let c = Config::default();
     let mut l = new_loop(c.clone());
-    let at = step(&mut l, &State::new(0.5, 0.6).with_lambda_max(c.emergency_lambda));
-    assert_ne!(at.action, Action::EmergencyHalt, "λ = emergency_lambda is not above it");
+    let at = step(
+        &mut l,
+        &State::new(0.5, 0.6).with_lambda_max(c.emergency_lambda),
+    );
+    assert_ne!(
+        at.action,
+        Action::EmergencyHalt,
+        "λ = emergency_lambda is not above it"
+    );
     let over = step(&mut l, &State::new(0.5, 0.6).with_lambda_max(0.1));
     assert_eq!(over.action, Action::EmergencyHalt);
     let exit = c.emergency_exit_ratio * c.emergency_lambda;
     let still = step(&mut l, &State::new(0.5, 0.6).with_lambda_max(exit));
-    assert_eq!(still.action, Action::EmergencyHalt, "λ = exit ratio × threshold still halts");
+    assert_eq!(
+        still.action,
+        Action::EmergencyHalt,
+        "λ = exit ratio × threshold still halts"
+    );
     let cleared = step(&mut l, &State::new(0.5, 0.6).with_lambda_max(exit - 1e-9));
     assert_eq!(cleared.reason, Reason::EmergencyCleared);
 }
@@ -132,7 +154,11 @@ fn health_degrades_only_with_more_than_the_minimum_explorations() {
     explore(&mut l);
     assert_eq!(l.counters().ended(), 2);
     assert!(l.cumulative_gain() < 0.1);
-    assert_eq!(l.health().status, HealthStatus::Healthy, "2 is not more than 2");
+    assert_eq!(
+        l.health().status,
+        HealthStatus::Healthy,
+        "2 is not more than 2"
+    );
     explore(&mut l);
     assert_eq!(l.health().reason, Some(HealthReason::LowCumulativeGain));
 }
@@ -182,7 +208,10 @@ fn strict_mode_still_defaults_volatility_and_lambda_silently() {
     let d = step(&mut l, &State::new(0.5, 0.6));
     assert!(d.warnings.is_empty());
     assert_eq!(l.counters().input_corrections, 0);
-    assert!(l.update(&State::default()).is_err(), "but novelty is required");
+    assert!(
+        l.update(&State::default()).is_err(),
+        "but novelty is required"
+    );
 }
 
 #[test]
