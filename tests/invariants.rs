@@ -6,7 +6,7 @@ use creative_feedback::{
     Action, CreativeLoop, Decision, LoopBuilder, Metrics, Mode, Profile, ProfileRegistry,
     ReadState, Snapshot,
 };
-use creative_feedback_tests::{small_config, wild_state};
+use creative_feedback_tests::{cases, small_config, wild_state};
 use proptest::prelude::*;
 
 fn allowed(from: Mode, to: Mode, recovery_steps: u32) -> bool {
@@ -51,12 +51,21 @@ fn metrics_finite(m: &Metrics) -> bool {
     values.iter().all(|v| v.is_finite())
 }
 
-/// The input rules of the specification (§2) in lenient mode, written independently of the
-/// loop: NaN anywhere and ±∞ anywhere but `lambda_max = +∞` are rejected; the rest is
-/// accepted (out-of-range values are clamped).
-fn acceptable(state: &creative_feedback::State) -> bool {
+/// The input rules of the specification (§2), written independently of the loop: NaN anywhere
+/// and ±∞ anywhere but `lambda_max = +∞` are rejected; lenient mode clamps the rest, strict mode
+/// also rejects out-of-range values and a missing novelty or aesthetic score.
+fn acceptable(state: &creative_feedback::State, strict: bool) -> bool {
     let finite = |v: Option<f64>| v.is_none_or(f64::is_finite);
-    finite(state.novelty)
+    let unit = |v: Option<f64>| v.is_none_or(|v| (0.0..=1.0).contains(&v));
+    let strict_ok = !strict
+        || (state.novelty.is_some()
+            && state.aesthetic_score.is_some()
+            && unit(state.novelty)
+            && unit(state.aesthetic_score)
+            && unit(state.volatility)
+            && state.lambda_max.is_none_or(|v| v >= 0.0));
+    strict_ok
+        && finite(state.novelty)
         && finite(state.aesthetic_score)
         && finite(state.volatility)
         && state
@@ -69,7 +78,7 @@ fn acceptable(state: &creative_feedback::State) -> bool {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(64), ..ProptestConfig::default() })]
 
     #[test]
     fn every_step_keeps_the_invariants(
@@ -77,6 +86,7 @@ proptest! {
         states in prop::collection::vec(wild_state(), 1..400),
     ) {
         let recovery = config.recovery_steps;
+        let strict = config.input_mode == creative_feedback::InputMode::Strict;
         let max = config.max_exploration_steps;
         let emergency_lambda = config.emergency_lambda;
         let mut l = CreativeLoop::new(config).unwrap();
@@ -85,8 +95,8 @@ proptest! {
             let from = l.mode();
             let steps = l.steps();
             let result = l.update(state);
-            // Exactly the states the input rules reject are rejected (lenient mode).
-            prop_assert_eq!(result.is_ok(), acceptable(state), "{:?}", state);
+            // Exactly the states the input rules reject are rejected.
+            prop_assert_eq!(result.is_ok(), acceptable(state, strict), "{:?}", state);
             match result {
                 Err(rejected) => {
                     prop_assert!(!rejected.fields.is_empty());
@@ -229,7 +239,7 @@ fn every_configuration_validation_accepts_runs() {
         unit,
         1u32..5_000,
     );
-    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(64));
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(cases(64)));
     let ran = std::cell::Cell::new(0u32);
     runner
         .run(
@@ -276,8 +286,90 @@ fn every_configuration_validation_accepts_runs() {
         )
         .unwrap();
     assert!(
-        ran.get() >= 16,
+        ran.get() >= cases(64) / 8,
         "only {} configurations were valid",
         ran.get()
     );
+    // And the largest sizes of all at once.
+    let largest = Config {
+        gain_window: 10_000,
+        recent_window: 100_000,
+        trend_window: 1_000_000,
+        history_capacity: 100_000,
+        max_exploration_steps: 1_000_000,
+        ..Config::default()
+    };
+    let mut feedback = CreativeLoop::new(largest).unwrap();
+    let mut host = Host::new(HostConfig::seeded(3)).unwrap();
+    run(
+        &mut feedback,
+        &mut host,
+        1_000,
+        RunOptions::default(),
+        |_| {},
+    );
+    assert_eq!(feedback.steps(), 1_000);
+}
+
+/// A selector that picks a registered custom profile, an unregistered one, or the default,
+/// by the state it sees.
+struct Mixed;
+
+impl creative_feedback::ProfileSelector for Mixed {
+    fn select(
+        &mut self,
+        ctx: &creative_feedback::SelectionContext<'_>,
+    ) -> creative_feedback::Selection {
+        let v = ctx.observation.values;
+        if ctx.observation.flag("conversation_stalled") {
+            Profile::custom(
+                "wobble",
+                creative_feedback::Params::new().with("amplitude", 0.5),
+            )
+            .into()
+        } else if v.volatility > 0.5 {
+            Profile::custom("nowhere", creative_feedback::Params::new()).into()
+        } else {
+            ctx.default_choice().into()
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(32), ..ProptestConfig::default() })]
+
+    /// Custom profiles and selectors keep the invariants: only registered profiles run, their
+    /// factors reach the host clamped to [0, 1], and each unusable choice counts one error.
+    #[test]
+    fn custom_profiles_and_selectors_keep_the_invariants(
+        config in small_config(),
+        states in prop::collection::vec(wild_state(), 1..300),
+    ) {
+        let wobble = |b: f64, k: u32, d: u32, p: &creative_feedback::Params| {
+            let a = p.get("amplitude").unwrap_or(0.0);
+            b * (1.0 + a * (f64::from(k) * 7.0 / f64::from(d.max(1))).sin()) * 3.0
+        };
+        let mut l = CreativeLoop::builder(config)
+            .profile("wobble", wobble)
+            .unwrap()
+            .selector(Mixed)
+            .build()
+            .unwrap();
+        let mut unusable = 0u64;
+        for state in &states {
+            let volatile = state.volatility.is_some_and(|v| v.is_finite() && v > 0.5);
+            let stalled = matches!(
+                state.attributes.get("conversation_stalled"),
+                Some(creative_feedback::AttributeValue::Bool(true))
+            );
+            let Ok(d) = l.update(state) else { continue };
+            prop_assert!((0.0..=1.0).contains(&d.entropy_factor));
+            if d.action == Action::InjectEntropy {
+                let name = d.exploration.as_ref().map(|e| e.profile.to_string()).unwrap_or_default();
+                prop_assert_ne!(name.as_str(), "nowhere");
+                unusable += u64::from(!stalled && volatile);
+            }
+        }
+        prop_assert_eq!(l.counters().errors, unusable);
+    }
 }

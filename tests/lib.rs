@@ -35,26 +35,36 @@ pub fn wild_state() -> impl Strategy<Value = State> {
         prop::bool::weighted(0.03),
         proptest::option::weighted(0.1, wild_number()),
         0..3u8,
+        proptest::option::weighted(0.3, "[a-z0-9]{0,6}"),
+        proptest::option::weighted(0.2, prop::bool::ANY),
     )
-        .prop_map(|(n, a, v, l, emergency, temperature, coherence)| {
-            let mut state = State {
-                novelty: n,
-                aesthetic_score: a,
-                volatility: v,
-                lambda_max: l,
-                emergency_override: emergency,
-                coherence: match coherence {
-                    0 => Coherence::Local,
-                    1 => Coherence::Global,
-                    _ => Coherence::Critical,
-                },
-                ..State::default()
-            };
-            if let Some(t) = temperature {
-                state = state.with_attribute("temperature", t);
-            }
-            state
-        })
+        .prop_map(
+            |(n, a, v, l, emergency, temperature, coherence, user, stalled)| {
+                let mut state = State {
+                    novelty: n,
+                    aesthetic_score: a,
+                    volatility: v,
+                    lambda_max: l,
+                    emergency_override: emergency,
+                    coherence: match coherence {
+                        0 => Coherence::Local,
+                        1 => Coherence::Global,
+                        _ => Coherence::Critical,
+                    },
+                    ..State::default()
+                };
+                if let Some(t) = temperature {
+                    state = state.with_attribute("temperature", t);
+                }
+                if let Some(u) = user {
+                    state = state.with_attribute("user_id", u.as_str());
+                }
+                if let Some(s) = stalled {
+                    state = state.with_attribute("conversation_stalled", s);
+                }
+                state
+            },
+        )
 }
 
 /// Valid configs small enough that every mode is visited in a short run.
@@ -68,10 +78,16 @@ pub fn small_config() -> impl Strategy<Value = Config> {
         prop::option::of(-0.2..0.3f64),
         1..6u64,
         0..u64::MAX,
+        prop::bool::weighted(0.3),
     )
         .prop_map(
-            |(min, extra, recovery, plateau, prior, gate, min_samples, seed)| {
+            |(min, extra, recovery, plateau, prior, gate, min_samples, seed, strict)| {
                 let mut c = Config {
+                    input_mode: if strict {
+                        creative_feedback::InputMode::Strict
+                    } else {
+                        creative_feedback::InputMode::Lenient
+                    },
                     min_exploration_steps: min,
                     max_exploration_steps: min + extra,
                     recovery_steps: recovery,
@@ -90,4 +106,14 @@ pub fn small_config() -> impl Strategy<Value = Config> {
                 c
             },
         )
+}
+
+/// Cases for a property test: `PROPTEST_CASES` when set (CI or a long local run may raise it),
+/// else this test's own default, chosen to keep the README's test command quick.
+#[must_use]
+pub fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }

@@ -411,3 +411,90 @@ async fn the_stream_delivers_events_in_order_and_drops_a_stalled_client() {
     );
     task.abort();
 }
+
+/// Documented details of the read and write endpoints: the history's default limit (20) and
+/// order (oldest first), `PUT /v1/rollout` without a rollout (404), a request slower than
+/// `--timeout-ms` (408, loop unchanged), and the step samples on the stream (their schema, at
+/// most one per sample interval).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documented_endpoint_details_hold() {
+    let mut settings = ServiceConfig::new(Config {
+        max_exploration_steps: 10,
+        min_exploration_steps: 10,
+        recovery_steps: 1,
+        ..Config::default()
+    });
+    settings.request_timeout = Duration::from_millis(300);
+    settings.sample_interval = Duration::from_secs(3_600);
+    let (addr, service, task) = serve(settings).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/v1/stream"))
+        .await
+        .unwrap();
+    for i in 0..400 {
+        let novelty = if i % 12 == 0 { 0.9 } else { 0.5 };
+        let body = format!(r#"{{"novelty": {novelty}, "aesthetic_score": 0.6}}"#);
+        assert_eq!(post(addr, &body).await.status, 200);
+    }
+    let history = json(&get(addr, "/v1/history").await);
+    let records = history.as_array().unwrap();
+    assert_eq!(records.len(), 20, "the default limit");
+    let starts: Vec<u64> = records
+        .iter()
+        .map(|r| r["started_step"].as_u64().unwrap())
+        .collect();
+    assert!(
+        starts.windows(2).all(|w| w[0] < w[1]),
+        "oldest first: {starts:?}"
+    );
+    let ended = service.metrics().metrics.counters.ended();
+    assert!(ended > 20, "{ended}");
+
+    let put = request(addr, "PUT", "/v1/rollout", &[], br#"{"percent": 5}"#).await;
+    assert_eq!(put.status, 404, "{}", put.body);
+
+    // Half a body: the request cannot finish, and times out with a JSON 408.
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    slow.write_all(
+        format!(
+            "POST /v1/update HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 100\r\n\r\n{{\"novelty\""
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut answer = vec![0u8; 12];
+    tokio::time::timeout(Duration::from_secs(30), slow.read_exact(&mut answer))
+        .await
+        .expect("an answer")
+        .unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 408");
+    assert_eq!(
+        service.metrics().metrics.steps,
+        400,
+        "the loop is unchanged"
+    );
+
+    // One step sample in the hour-long interval: the first, with its documented fields.
+    let mut samples = Vec::new();
+    while let Ok(Some(Ok(frame))) = tokio::time::timeout(Duration::from_secs(2), ws.next()).await {
+        let v: serde_json::Value = serde_json::from_str(&frame.into_text().unwrap()).unwrap();
+        if v["data"]["event"] == "step" {
+            samples.push(v);
+        }
+    }
+    assert_eq!(samples.len(), 1, "{samples:?}");
+    let data = &samples[0]["data"];
+    for key in [
+        "step",
+        "novelty",
+        "aesthetic_score",
+        "entropy_factor",
+        "mode",
+        "action",
+    ] {
+        assert!(!data[key].is_null(), "a step sample lacks {key}: {data}");
+    }
+    assert_eq!(data["step"], 1);
+    task.abort();
+}

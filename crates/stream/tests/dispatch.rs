@@ -10,6 +10,14 @@ use creative_feedback_stream::{
 };
 use proptest::prelude::*;
 
+/// `PROPTEST_CASES` when set, else this file's default.
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 fn states(n: u64, seed: u64) -> Vec<State> {
     creative_feedback_sim::recorded_states(seed, n).unwrap()
 }
@@ -115,7 +123,7 @@ fn run_and_collect(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(24), ..ProptestConfig::default() })]
 
     #[test]
     fn every_transition_reaches_the_sink_exactly_once_in_order(

@@ -1,0 +1,133 @@
+//! Concrete promises of docs/cli.md and docs/sidecar.md that no other test pins: the example
+//! lines of the docs produce what the docs print beside them, and the documented defaults hold.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+
+mod common;
+use common::http;
+
+fn crefl(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_crefl"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Every `crefl rollout bucket` line of docs/cli.md prints exactly the comment beside it.
+#[test]
+fn the_bucket_lines_of_the_docs_print_what_the_docs_say() {
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/cli.md")).unwrap();
+    let lines: Vec<&str> = doc
+        .lines()
+        .filter(|l| l.starts_with("crefl rollout bucket"))
+        .collect();
+    assert!(lines.len() >= 2, "{lines:?}");
+    for line in lines {
+        let (command, expected) = line.split_once("# ").unwrap();
+        let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+        let o = crefl(&args);
+        assert!(o.status.success(), "{line}");
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout).trim(),
+            expected.trim(),
+            "{line}"
+        );
+    }
+}
+
+/// `config --check` prints the whole configuration in use, defaults filled in.
+#[test]
+fn config_check_prints_the_filled_in_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    std::fs::write(&file, "recovery_steps = 5\n[quality]\nwindow = 64\n").unwrap();
+    let o = crefl(&["config", "--check", &file.to_string_lossy()]);
+    assert!(o.status.success());
+    let text = String::from_utf8_lossy(&o.stdout);
+    for line in [
+        "recovery_steps = 5",
+        "window = 64",
+        "stability_threshold = 0.8",
+        "max_exploration_steps = 200",
+        "[selector]",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "{line:?} missing in\n{text}"
+        );
+    }
+}
+
+/// With `--skip-invalid`, a state the loop rejects (not only a line that is not JSON) gets its
+/// error object, naming the fields, on its own line.
+#[test]
+fn skip_invalid_answers_rejected_states_with_their_fields() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crefl"))
+        .args(["replay", "--skip-invalid"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(b"{\"novelty\": NaN, \"aesthetic_score\": Infinity}\n{\"novelty\": 0.5, \"aesthetic_score\": 0.5}\n")
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["error"], "invalid state");
+    assert_eq!(lines[0]["line"], 1);
+    let fields: Vec<&str> = lines[0]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["novelty", "aesthetic_score"]);
+    assert_eq!(lines[1]["action"], "maintain");
+}
+
+/// `crefl serve` binds 127.0.0.1 by default.
+#[test]
+fn serve_binds_loopback_by_default() {
+    let o = crefl(&["serve", "--help"]);
+    let help = String::from_utf8_lossy(&o.stdout);
+    assert!(help.contains("[default: 127.0.0.1:8080]"), "{help}");
+}
+
+/// A token from `CREFL_TOKEN` protects the mutating endpoints as `--token` does.
+#[test]
+fn crefl_token_from_the_environment_is_required_by_updates() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crefl"))
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("CREFL_TOKEN", "from-env")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .trim_start_matches("listening on http://")
+        .to_owned();
+    let body = r#"{"novelty": 0.5, "aesthetic_score": 0.6}"#;
+    assert_eq!(http(&addr, "POST", "/v1/update", body).0, 401);
+    assert_eq!(
+        http(&addr, "GET", "/v1/metrics", "").0,
+        200,
+        "reads stay open"
+    );
+    child.kill().unwrap();
+    let _ = child.wait();
+}
