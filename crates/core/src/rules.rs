@@ -162,6 +162,9 @@ mod tests {
         assert_eq!(adjusted_factor(0.5, 0.3, &q), 0.5);
         assert!((adjusted_factor(0.5, 0.9, &q) - 0.6).abs() < 1e-12);
         assert_eq!(adjusted_factor(0.9, 0.9, &q), 0.9);
+        // At the band's edges nothing is scaled: below and above are strict.
+        assert_eq!(adjusted_factor(0.5, q.adjust_below, &q), 0.5);
+        assert_eq!(adjusted_factor(0.5, q.adjust_above, &q), 0.5);
     }
 
     #[test]
