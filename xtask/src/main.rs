@@ -198,6 +198,34 @@ fn features(args: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// The files mutation testing covers: the core's rules, the quality model, the profiles.
+const MUTATED: &[&str] = &[
+    "crates/core/src/rules.rs",
+    "crates/core/src/engine/step.rs",
+    "crates/quality/src/model.rs",
+    "crates/profiles/src/profile.rs",
+    "crates/profiles/src/registry.rs",
+];
+
+/// `cargo xtask mutants`: cargo-mutants over [`MUTATED`] (about ten minutes on two cores; not
+/// part of CI). Extra arguments go to cargo-mutants.
+fn mutants(args: &[String]) -> Result<()> {
+    let mut probe = cargo();
+    probe
+        .args(["mutants", "--version"])
+        .stdout(std::process::Stdio::null());
+    if !probe.status().is_ok_and(|s| s.success()) {
+        bail!("cargo-mutants is not installed: cargo install cargo-mutants --locked");
+    }
+    let mut cmd = cargo();
+    cmd.args(["mutants", "--all-features", "--no-shuffle"]);
+    for file in MUTATED {
+        cmd.args(["-f", file]);
+    }
+    cmd.args(args);
+    run(cmd).context("mutants survived (see mutants.out/missed.txt), or cargo-mutants failed")
+}
+
 /// One step of the CI list, announced so a failure's place is plain in the log.
 fn step(title: &str, f: impl FnOnce() -> Result<()>) -> Result<()> {
     eprintln!("== {title}");
@@ -275,9 +303,10 @@ fn main() -> Result<()> {
         Some("features") => features(&args[1..]),
         Some("bench") => bench::run(&root(), &args[1..]),
         Some("release") => release::run(&root(), &args[1..]),
+        Some("mutants") => mutants(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | examples | tidy | features | bench | release VERSION [--dry-run] [--skip-build]>"
+                "usage: cargo xtask <ci | examples | tidy | features | bench | mutants | release VERSION [--dry-run] [--skip-build]>"
             );
             bail!("unknown or missing task {:?}", args.first())
         }
