@@ -228,3 +228,19 @@ fn the_reader_takes_exactly_64_levels_of_nesting() {
     let err = ReadState::from_json(&nested(65)).unwrap_err();
     assert!(err.to_string().contains("deeper than 64"), "{err}");
 }
+
+#[test]
+fn steps_in_mode_is_zero_on_entry_and_counts_up() {
+    let mut l = new_loop(Config::default());
+    let counts: Vec<u64> = (0..3)
+        .map(|_| {
+            step(&mut l, &State::new(0.5, 0.6));
+            l.metrics().steps_in_mode
+        })
+        .collect();
+    assert_eq!(counts, [1, 2, 3], "stable from the start: the first step is its first");
+    step(&mut l, &State::new(0.9, 0.6));
+    assert_eq!((l.mode(), l.metrics().steps_in_mode), (Mode::Exploring, 0));
+    step(&mut l, &State::new(0.5, 0.6));
+    assert_eq!(l.metrics().steps_in_mode, 1);
+}
