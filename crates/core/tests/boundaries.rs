@@ -238,7 +238,11 @@ fn steps_in_mode_is_zero_on_entry_and_counts_up() {
             l.metrics().steps_in_mode
         })
         .collect();
-    assert_eq!(counts, [1, 2, 3], "stable from the start: the first step is its first");
+    assert_eq!(
+        counts,
+        [1, 2, 3],
+        "stable from the start: the first step is its first"
+    );
     step(&mut l, &State::new(0.9, 0.6));
     assert_eq!((l.mode(), l.metrics().steps_in_mode), (Mode::Exploring, 0));
     step(&mut l, &State::new(0.5, 0.6));

@@ -102,10 +102,38 @@ fn the_exposition_matches_the_loop() {
         let key = format!("creative_feedback_mode{{mode=\"{}\"}}", mode.as_str());
         assert_eq!(s[&key], if mode == m.mode { 1.0 } else { 0.0 }, "{key}");
     }
-    assert_eq!(
-        s["creative_feedback_stream_dropped_total{sink=\"prometheus\"}"],
-        0.0
+    for kind in ["event", "snapshot"] {
+        let key = format!(
+            "creative_feedback_stream_dropped_total{{sink=\"prometheus\",kind=\"{kind}\"}}"
+        );
+        assert_eq!(s[&key], 0.0, "{key}");
+    }
+    // The gains' signed sum, from two series that only grow, equals the cumulative gain.
+    let net = s["creative_feedback_gain_positive"] - s["creative_feedback_gain_negative"];
+    assert!(
+        (net - m.cumulative_gain).abs() < 1e-9,
+        "{net} vs {}",
+        m.cumulative_gain
     );
+    assert_eq!(
+        s["creative_feedback_explorations_ended_total"],
+        c.ended() as f64
+    );
+    assert_eq!(
+        s["creative_feedback_exploration_entropy_steps_count"],
+        c.ended() as f64
+    );
+    let lengths = s["creative_feedback_exploration_entropy_steps_sum"];
+    let planned = s["creative_feedback_exploration_duration_steps_sum"];
+    assert!(
+        lengths < planned,
+        "pruned and aborted explorations end early"
+    );
+    let history_predicted = feedback
+        .history()
+        .filter(|r| r.predicted_gain.is_some())
+        .count();
+    assert!(s["creative_feedback_predictions_total"] >= history_predicted as f64);
     for suffix in METRIC_SUFFIXES {
         assert!(
             text.contains(&format!("# TYPE creative_feedback_{suffix} ")),
@@ -166,6 +194,19 @@ fn promtool_finds_nothing_to_fix() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+    // Each alert fires on the condition it names, and not on an idle host or a fresh
+    // deployment (deploy/prometheus/alerts.test.yml).
+    let tests = rules.replace("alerts.yml", "alerts.test.yml");
+    let out = Command::new(&promtool)
+        .args(["test", "rules", &tests])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -205,4 +246,24 @@ fn skip_unless_ci(missing: &str) {
         "{missing}: .ci/run installs it, so under CI=true this is a failure"
     );
     eprintln!("{missing}; skipping (CI installs it)");
+}
+
+/// Labelled series exist from the start, at 0, so a query or an alert sees 0 rather than
+/// nothing on a fresh process.
+#[test]
+fn labelled_series_exist_before_any_exploration() {
+    let exporter = creative_feedback_stream::PrometheusExporter::new().unwrap();
+    let text = exporter.render();
+    let s = series(&text);
+    for profile in ["constant", "cosine_ramp", "exponential_decay", "pulse"] {
+        let started =
+            format!("creative_feedback_explorations_started_total{{profile=\"{profile}\"}}");
+        assert_eq!(s.get(&started), Some(&0.0), "{started} in\n{text}");
+        for outcome in ["completed", "pruned", "aborted"] {
+            let ended = format!(
+                "creative_feedback_explorations_total{{profile=\"{profile}\",outcome=\"{outcome}\"}}"
+            );
+            assert_eq!(s.get(&ended), Some(&0.0), "{ended}");
+        }
+    }
 }

@@ -19,7 +19,7 @@ use crate::{Error, SinkError};
 pub const DEFAULT_PREFIX: &str = "creative_feedback";
 
 const DURATION_BUCKETS: &[f64] = &[
-    10.0, 25.0, 50.0, 75.0, 100.0, 125.0, 150.0, 175.0, 200.0, 300.0,
+    1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 125.0, 150.0, 175.0, 200.0, 300.0,
 ];
 const GAIN_BUCKETS: &[f64] = &[-0.5, -0.2, -0.1, -0.05, 0.0, 0.05, 0.1, 0.2, 0.5];
 
@@ -30,9 +30,16 @@ pub const METRIC_SUFFIXES: &[&str] = &[
     "steps_total",
     "explorations_started_total",
     "explorations_total",
+    "explorations_ended_total",
     "exploration_duration_steps",
+    "exploration_entropy_steps",
     "predicted_gain",
     "actual_gain",
+    "gain_positive",
+    "gain_negative",
+    "predictions_total",
+    "predicted_gain_positive",
+    "predicted_gain_negative",
     "errors_total",
     "input_corrections_total",
     "rejected_inputs_total",
@@ -49,15 +56,41 @@ struct Fixed {
     rejected_inputs: Counter,
     emergency_stops: Counter,
     duration: Histogram,
+    entropy_steps: Histogram,
     predicted: Histogram,
     actual: Histogram,
+    ended: Counter,
+    /// Gains split by sign into two counters, so that both only grow: Prometheus reads any
+    /// decrease of a counter (or of a histogram's `_sum`) as a reset.
+    gain: SignedSum,
+    predictions: Counter,
+    predicted_sum: SignedSum,
+}
+
+/// A sum of signed values as two series that only grow: positive parts and magnitudes of
+/// negative parts. Mean over a window = (increase(positive) − increase(negative)) / increase(n).
+/// They are gauges because the `metrics` facade's counters hold whole numbers; they only grow
+/// within a process, so `increase` and `rate` read them as counters (a restart is a reset).
+struct SignedSum {
+    positive: Gauge,
+    negative: Gauge,
+}
+
+impl SignedSum {
+    fn add(&self, v: f64) {
+        if v > 0.0 {
+            self.positive.increment(v);
+        } else if v < 0.0 {
+            self.negative.increment(-v);
+        }
+    }
 }
 
 #[derive(Default)]
 struct Labelled {
     started: HashMap<String, Counter>,
     ended: HashMap<(String, OutcomeKind), Counter>,
-    dropped: HashMap<String, Counter>,
+    dropped: HashMap<(String, &'static str), Counter>,
 }
 
 /// Records the loop's messages as Prometheus metrics and renders the exposition format.
@@ -72,18 +105,30 @@ struct Labelled {
 /// | `{prefix}_steps_total` | counter | | accepted steps |
 /// | `{prefix}_explorations_started_total` | counter | `profile` | explorations started |
 /// | `{prefix}_explorations_total` | counter | `profile`, `outcome` | explorations ended |
+/// | `{prefix}_explorations_ended_total` | counter | | explorations ended, all profiles and outcomes |
 /// | `{prefix}_exploration_duration_steps` | histogram | | planned duration of ended explorations |
-/// | `{prefix}_predicted_gain` | histogram | | prediction at the start of explorations that ended |
-/// | `{prefix}_actual_gain` | histogram | | gain of ended explorations |
+/// | `{prefix}_exploration_entropy_steps` | histogram | | entropy steps ended explorations actually had |
+/// | `{prefix}_predicted_gain` | histogram | | prediction at the start of explorations that ended (buckets only: see below) |
+/// | `{prefix}_actual_gain` | histogram | | gain of ended explorations (buckets only: see below) |
+/// | `{prefix}_gain_positive`, `{prefix}_gain_negative` | gauge (only grows) | | sums of the positive gains and of the magnitudes of the negative ones |
+/// | `{prefix}_predictions_total` | counter | | ended explorations that had a prediction |
+/// | `{prefix}_predicted_gain_positive`, `{prefix}_predicted_gain_negative` | gauge (only grows) | | the same split of their predictions |
 /// | `{prefix}_errors_total` | counter | | failures of user code |
 /// | `{prefix}_input_corrections_total` | counter | | input corrections |
 /// | `{prefix}_rejected_inputs_total` | counter | | rejected states |
 /// | `{prefix}_emergency_stops_total` | counter | | emergency entries |
-/// | `{prefix}_stream_dropped_total` | counter | `sink` | messages a sink's queue dropped |
+/// | `{prefix}_stream_dropped_total` | counter | `sink`, `kind` | messages a sink's queue dropped: `snapshot` (coalescing, normal under load) or `event` (a sink too slow for the transitions) |
+///
+/// Gains can be negative, and Prometheus reads any decrease of a counter, a histogram's `_sum`
+/// included, as a reset: never `rate()` the gain histograms' `_sum`. The mean gain over a window
+/// is `(increase(gain_positive) − increase(gain_negative)) /
+/// increase(explorations_ended_total)`.
 ///
 /// Counters that come from snapshots (`steps`, `errors`, `input_corrections`, …) are set to
-/// the loop's own values, so they are exact at every snapshot; the others are counted from
-/// events, which are never lost.
+/// the loop's own values, so they are exact at every snapshot and continue across a restart
+/// that restores a snapshot; the others are counted from events in this process (they restart
+/// at 0, which Prometheus' `rate` and `increase` handle as a reset). The labelled exploration
+/// counters exist from the start, at 0, for every built-in profile and outcome.
 pub struct PrometheusExporter {
     prefix: String,
     recorder: PrometheusRecorder,
@@ -134,6 +179,7 @@ impl PrometheusExporter {
         let mut builder = PrometheusBuilder::new();
         for (suffix, buckets) in [
             ("exploration_duration_steps", DURATION_BUCKETS),
+            ("exploration_entropy_steps", DURATION_BUCKETS),
             ("predicted_gain", GAIN_BUCKETS),
             ("actual_gain", GAIN_BUCKETS),
         ] {
@@ -160,8 +206,19 @@ impl PrometheusExporter {
                 rejected_inputs: metrics::counter!(name("rejected_inputs_total")),
                 emergency_stops: metrics::counter!(name("emergency_stops_total")),
                 duration: metrics::histogram!(name("exploration_duration_steps")),
+                entropy_steps: metrics::histogram!(name("exploration_entropy_steps")),
                 predicted: metrics::histogram!(name("predicted_gain")),
                 actual: metrics::histogram!(name("actual_gain")),
+                ended: metrics::counter!(name("explorations_ended_total")),
+                gain: SignedSum {
+                    positive: metrics::gauge!(name("gain_positive")),
+                    negative: metrics::gauge!(name("gain_negative")),
+                },
+                predictions: metrics::counter!(name("predictions_total")),
+                predicted_sum: SignedSum {
+                    positive: metrics::gauge!(name("predicted_gain_positive")),
+                    negative: metrics::gauge!(name("predicted_gain_negative")),
+                },
             }
         });
         let exporter = Self {
@@ -172,6 +229,13 @@ impl PrometheusExporter {
             labelled: Mutex::new(Labelled::default()),
         };
         exporter.set_mode(Mode::Stable);
+        // Labelled series exist from the start, so queries and alerts see 0, not nothing.
+        for profile in creative_feedback_core::ProfileRegistry::new().names() {
+            exporter.started_counter(profile).increment(0);
+            for outcome in OutcomeKind::ALL {
+                exporter.ended_counter(profile, *outcome).increment(0);
+            }
+        }
         Ok(exporter)
     }
 
@@ -208,29 +272,28 @@ impl PrometheusExporter {
                 f.cumulative_gain.set(*cumulative_gain);
             }
             Event::ExplorationStarted { profile, .. } => {
-                let counter = self.labelled_counter(|l| &mut l.started, profile.to_string(), |prefix, p| {
-                    metrics::counter!(format!("{prefix}_explorations_started_total"), "profile" => p.clone())
-                });
-                counter.increment(1);
+                self.started_counter(profile).increment(1);
             }
             Event::ExplorationEnded {
                 profile,
                 outcome,
                 gain,
                 duration,
+                entropy_steps,
                 predicted_gain,
                 cumulative_gain,
                 ..
             } => {
-                let key = (profile.to_string(), *outcome);
-                let counter = self.labelled_counter(|l| &mut l.ended, key, |prefix, (p, o)| {
-                    metrics::counter!(format!("{prefix}_explorations_total"), "profile" => p.clone(), "outcome" => o.as_str())
-                });
-                counter.increment(1);
+                self.ended_counter(profile, *outcome).increment(1);
+                f.ended.increment(1);
                 f.duration.record(f64::from(*duration));
+                f.entropy_steps.record(f64::from(*entropy_steps));
                 f.actual.record(*gain);
+                f.gain.add(*gain);
                 if let Some(p) = predicted_gain {
                     f.predicted.record(*p);
+                    f.predictions.increment(1);
+                    f.predicted_sum.add(*p);
                 }
                 f.cumulative_gain.set(*cumulative_gain);
             }
@@ -250,14 +313,35 @@ impl PrometheusExporter {
         f.emergency_stops.absolute(m.counters.emergency_stops);
     }
 
-    /// Records the dispatcher's drop counts, by sink.
+    /// Records the dispatcher's drop counts, by sink and kind.
     pub fn record_stream_stats(&self, stats: &[SinkStats]) {
         for s in stats {
-            let counter = self.labelled_counter(|l| &mut l.dropped, s.name.clone(), |prefix, sink| {
-                metrics::counter!(format!("{prefix}_stream_dropped_total"), "sink" => sink.clone())
-            });
-            counter.absolute(s.dropped());
+            for (kind, dropped) in [
+                ("event", s.dropped_events),
+                ("snapshot", s.dropped_snapshots),
+            ] {
+                let counter = self.labelled_counter(
+                    |l| &mut l.dropped,
+                    (s.name.clone(), kind),
+                    |prefix, (sink, kind)| {
+                        metrics::counter!(format!("{prefix}_stream_dropped_total"), "sink" => sink.clone(), "kind" => *kind)
+                    },
+                );
+                counter.absolute(dropped);
+            }
         }
+    }
+
+    fn started_counter(&self, profile: &str) -> Counter {
+        self.labelled_counter(|l| &mut l.started, profile.to_owned(), |prefix, p| {
+            metrics::counter!(format!("{prefix}_explorations_started_total"), "profile" => p.clone())
+        })
+    }
+
+    fn ended_counter(&self, profile: &str, outcome: OutcomeKind) -> Counter {
+        self.labelled_counter(|l| &mut l.ended, (profile.to_owned(), outcome), |prefix, (p, o)| {
+            metrics::counter!(format!("{prefix}_explorations_total"), "profile" => p.clone(), "outcome" => o.as_str())
+        })
     }
 
     fn labelled_counter<K: std::hash::Hash + Eq + Clone>(
@@ -323,10 +407,38 @@ fn describe(prefix: &str) {
         "Planned duration of ended explorations, in steps."
     );
     metrics::describe_histogram!(
-        n("predicted_gain"),
-        "Predicted gain of explorations that ended (when predicted)."
+        n("exploration_entropy_steps"),
+        "Entropy steps ended explorations actually had (pruned ones end early)."
     );
-    metrics::describe_histogram!(n("actual_gain"), "Creative gain of ended explorations.");
+    metrics::describe_histogram!(
+        n("predicted_gain"),
+        "Predicted gain of explorations that ended (when predicted); use its buckets, not its _sum."
+    );
+    metrics::describe_histogram!(
+        n("actual_gain"),
+        "Creative gain of ended explorations; use its buckets, not its _sum (gains can be negative)."
+    );
+    metrics::describe_counter!(n("explorations_ended_total"), "Explorations ended.");
+    metrics::describe_gauge!(
+        n("gain_positive"),
+        "Sum of the positive gains of ended explorations."
+    );
+    metrics::describe_gauge!(
+        n("gain_negative"),
+        "Sum of the magnitudes of the negative gains of ended explorations."
+    );
+    metrics::describe_counter!(
+        n("predictions_total"),
+        "Ended explorations that had a prediction."
+    );
+    metrics::describe_gauge!(
+        n("predicted_gain_positive"),
+        "Sum of the positive predictions of ended explorations."
+    );
+    metrics::describe_gauge!(
+        n("predicted_gain_negative"),
+        "Sum of the magnitudes of the negative predictions of ended explorations."
+    );
     metrics::describe_counter!(
         n("errors_total"),
         "Failures of user-supplied code (profiles, selectors, predictors)."
@@ -339,7 +451,7 @@ fn describe(prefix: &str) {
     metrics::describe_counter!(n("emergency_stops_total"), "Emergency halts entered.");
     metrics::describe_counter!(
         n("stream_dropped_total"),
-        "Messages dropped by a metric sink's queue, by sink."
+        "Messages dropped by a metric sink's queue, by sink and kind (snapshot: coalescing; event: a transition lost)."
     );
 }
 
