@@ -104,3 +104,57 @@ fn the_gate_lets_a_share_of_episodes_through() {
         "{through} through, {refused} refused"
     );
 }
+
+/// One decision reused by two loops in turn (whose explorations have different profiles) is
+/// still overwritten exactly: a continuing step never keeps the other loop's profile.
+#[test]
+fn a_decision_shared_by_two_loops_is_overwritten_exactly() {
+    let config = Config {
+        max_exploration_steps: 20,
+        min_exploration_steps: 20,
+        ..Config::default()
+    };
+    let mut loops = [
+        CreativeLoop::new(config.clone()).unwrap(),
+        CreativeLoop::new(config.clone()).unwrap(),
+    ];
+    let mut owned = [
+        CreativeLoop::new(config.clone()).unwrap(),
+        CreativeLoop::new(config).unwrap(),
+    ];
+    // Loop 0 explores with pulse (stagnation), loop 1 with constant (momentum).
+    let triggers = [State::new(0.1, 0.6), State::new(0.9, 0.6)];
+    let mut decision = Decision::default();
+    for step in 0..30 {
+        for i in 0..2 {
+            let state = if step == 0 {
+                &triggers[i]
+            } else {
+                &State::new(0.5, 0.6)
+            };
+            let expected = owned[i].update(state).unwrap();
+            loops[i].update_into(state, &mut decision).unwrap();
+            assert_eq!(decision, expected, "loop {i}, step {step}");
+        }
+    }
+}
+
+/// The step that ends an exploration reports where it ended: k and k / duration.
+#[test]
+fn the_end_step_reports_its_progress() {
+    let mut l = CreativeLoop::new(Config {
+        max_exploration_steps: 10,
+        min_exploration_steps: 10,
+        prune_grace_steps: 2,
+        ..Config::default()
+    })
+    .unwrap();
+    l.update(&State::new(0.9, 0.6)).unwrap();
+    l.update(&State::new(0.5, 0.6)).unwrap();
+    l.update(&State::new(0.5, 0.6)).unwrap();
+    let end = l.update(&State::new(0.5, 0.1)).unwrap();
+    assert_eq!(end.reason, Reason::Pruned);
+    let info = end.exploration.unwrap();
+    assert_eq!((info.k, info.duration), (3, 10));
+    assert_eq!(info.progress, 0.3);
+}
