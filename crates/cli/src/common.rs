@@ -93,3 +93,12 @@ pub fn write_metrics(
     }
     Ok(())
 }
+
+/// `n` things, in the singular for one: "1 exploration", "2 explorations".
+pub fn count(n: u64, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
+}

@@ -88,7 +88,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     config_doc::commented_toml(&creative_feedback::Config::default())?
                 );
             } else {
-                anyhow::bail!("nothing to do: use --print-default or --check FILE.toml");
+                // A usage error, as clap's own: exit 2.
+                eprintln!("error: nothing to do: use --print-default or --check FILE.toml");
+                return Ok(ExitCode::from(2));
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -112,10 +112,12 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
     write_metrics(exporter.as_ref(), &feedback, args.metrics_out.as_deref())?;
     let c = feedback.counters();
     eprintln!(
-        "replayed {lines} states: {decisions} decisions, {invalid} invalid{}; {} explorations \
-         ({} completed, {} pruned, {} aborted), cumulative gain {:.4}, final mode {}",
+        "replayed {}: {}, {invalid} invalid{}; {} ({} completed, {} pruned, {} aborted), \
+         cumulative gain {:.4}, final mode {}",
+        crate::common::count(lines as u64, "state"),
+        crate::common::count(decisions, "decision"),
         if args.skip_invalid { " (skipped)" } else { "" },
-        c.explorations_started,
+        crate::common::count(c.explorations_started, "exploration"),
         c.completed,
         c.pruned,
         c.aborted,

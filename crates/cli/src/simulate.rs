@@ -50,8 +50,8 @@ pub struct SimulateArgs {
     /// Write the final Prometheus exposition to this file (node_exporter's textfile format).
     #[arg(long, value_name = "FILE.prom")]
     pub metrics_out: Option<PathBuf>,
-    /// Steps each simulated user stays for, with --ab.
-    #[arg(long, default_value_t = 500, requires = "ab")]
+    /// Steps each simulated user stays for, with --ab (at least 1).
+    #[arg(long, default_value_t = 500, requires = "ab", value_parser = clap::value_parser!(u64).range(1..))]
     pub session_steps: u64,
 }
 
@@ -169,8 +169,8 @@ pub fn run(args: &SimulateArgs) -> Result<ExitCode> {
         }
         if let Some(path) = &args.export_history {
             println!(
-                "{} explorations written to {} (pre-train with `crefl pretrain --history {}`)",
-                out.history.len(),
+                "{} written to {} (pre-train with `crefl pretrain --history {}`)",
+                crate::common::count(out.history.len() as u64, "exploration"),
                 path.display(),
                 path.display()
             );

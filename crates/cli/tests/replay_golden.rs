@@ -4,13 +4,17 @@
 //! `update` path made faster; any change to a decision, a number's printed form, a warning or an
 //! error line changes it. If a change of behaviour is intended, say so in the changelog and
 //! record the new digest printed by the failing assertion.
+//!
+//! History: recorded before the core was restructured and `update_into` added, and unchanged by
+//! them; changed once since, on purpose, when a duplicate key's error began to give the byte
+//! offset of the repeated key instead of the object's (the lines and decisions are the same).
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::fmt::Write as _;
 use std::process::Command;
 
 /// Lines written, lines with a decision, and the FNV-1a 64 digest of the whole output.
-const EXPECTED: (usize, usize, u64) = (200_000, 198_795, 12_870_493_388_463_417_828);
+const EXPECTED: (usize, usize, u64) = (200_000, 198_795, 16_985_852_414_016_797_578);
 
 /// A small, self-contained generator, so the stream does not move when the simulator does.
 struct SplitMix(u64);

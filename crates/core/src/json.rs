@@ -236,7 +236,6 @@ impl Parser<'_> {
     }
 
     fn object(&mut self, depth: usize) -> Result<Json, ReadError> {
-        let open = self.i;
         self.i += 1;
         let mut entries: Vec<(String, Json)> = Vec::new();
         self.ws();
@@ -246,7 +245,15 @@ impl Parser<'_> {
                 if self.b.get(self.i) != Some(&b'"') {
                     return self.err("expected a string key in an object");
                 }
+                let at = self.i;
                 let key = self.string()?;
+                // States have a handful of keys: a linear look-up is the cheapest check.
+                if entries.iter().any(|(k, _)| *k == key) {
+                    return Err(ReadError {
+                        message: format!("duplicate key \"{key}\""),
+                        offset: at,
+                    });
+                }
                 self.ws();
                 if !self.eat(":") {
                     return self.err("expected ':' after an object key");
@@ -262,14 +269,6 @@ impl Parser<'_> {
                 }
                 return self.err("expected ',' or '}' in an object");
             }
-        }
-        let mut keys: Vec<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
-        keys.sort_unstable();
-        if let Some(dup) = keys.windows(2).find(|w| w[0] == w[1]) {
-            return Err(ReadError {
-                message: format!("duplicate key \"{}\"", dup[0]),
-                offset: open,
-            });
         }
         Ok(Json::Obj(entries))
     }
@@ -566,6 +565,13 @@ mod tests {
             read.state.attributes.get("temperature"),
             Some(&AttributeValue::Number(0.5))
         );
+    }
+
+    #[test]
+    fn a_duplicate_key_is_reported_where_it_repeats() {
+        let err = ReadState::from_json(r#"{"novelty": 0.5, "novelty": 0.6}"#).unwrap_err();
+        assert_eq!(err.offset, 17);
+        assert!(err.message.contains("\"novelty\""));
     }
 
     #[test]
