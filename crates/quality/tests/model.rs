@@ -80,7 +80,11 @@ fn the_prior_predicts_until_trained_and_pulls_the_fit() {
     assert_eq!(m.weights(), prior, "untrained: the prior's weights");
     m.add_sample(features(1.0, 1), 0.2).unwrap();
     assert!(!m.is_trained());
-    assert_eq!(m.weights(), prior, "until min_samples, predictions use the prior");
+    assert_eq!(
+        m.weights(),
+        prior,
+        "until min_samples, predictions use the prior"
+    );
     assert_ne!(m.fitted_weights(), &prior);
     // One sample: the fit is w = (XᵀX + λI)⁻¹(Xᵀy + λ·w0), as the batch solve computes it.
     let batch = fit_batch(&[(features(1.0, 1), 0.2)], 0.5, Some(&prior)).unwrap();

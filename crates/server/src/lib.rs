@@ -32,6 +32,7 @@
 #![cfg_attr(test, allow(clippy::panic, clippy::unwrap_used, clippy::expect_used))]
 
 mod persist;
+mod process;
 mod routes;
 mod serve;
 mod service;

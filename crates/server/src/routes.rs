@@ -295,6 +295,23 @@ async fn health(State(service): State<Arc<Service>>) -> Json<HealthReport> {
     Json(service.health())
 }
 
+/// Readiness: 200 while the service takes updates and can keep its state; 503 (JSON, with
+/// `Retry-After`) while it shuts down or its state folder fails. `/healthz` stays liveness.
+async fn readyz(State(service): State<Arc<Service>>) -> Response {
+    match service.ready() {
+        Ok(()) => Json(serde_json::json!({ "status": "ready" })).into_response(),
+        Err(why) => {
+            let mut response =
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}"))
+                    .into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            response
+        }
+    }
+}
+
 async fn healthz() -> &'static str {
     "ok\n"
 }
@@ -402,6 +419,7 @@ async fn timeout(State(limit): State<Duration>, request: Request, next: Next) ->
 /// | `GET /metrics` | Prometheus exposition |
 /// | `GET /health/creativity` | health, mode, gain, explorations, last exploration |
 /// | `GET /healthz` | liveness |
+/// | `GET /readyz` | readiness: 503 while shutting down or while the state folder fails |
 /// | `GET /v1/stream` | WebSocket: every event, snapshot and step sample |
 /// | `GET /` | the live dashboard |
 ///
@@ -420,6 +438,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/metrics", get(prometheus))
         .route("/health/creativity", get(health))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(service.clone(), known_host))
         .layer(DefaultBodyLimit::max(limit))

@@ -510,7 +510,26 @@ impl Service {
             self.exporter
                 .with_recorder(|| experiment.emit_metrics(self.exporter.prefix()));
         }
-        self.exporter.render()
+        let mut text = self.exporter.render();
+        crate::process::build_info(self.exporter.prefix(), &mut text);
+        crate::process::process_metrics(&mut text);
+        text
+    }
+
+    /// Whether the service should get traffic (`/readyz`): `Err` with the reason while it is
+    /// shutting down or its state folder cannot be written.
+    ///
+    /// # Errors
+    ///
+    /// The reason it is not ready.
+    pub fn ready(&self) -> Result<(), String> {
+        if lock(&self.inner).dispatcher.is_none() {
+            return Err("shutting down".to_owned());
+        }
+        match self.persistence().and_then(PersistStatus::failing) {
+            Some(why) => Err(format!("persistence failing: {why}")),
+            None => Ok(()),
+        }
     }
 
     /// The health report.

@@ -503,3 +503,51 @@ async fn documented_endpoint_details_hold() {
     assert_eq!(data["step"], 1);
     task.abort();
 }
+
+/// `/readyz` is distinct from `/healthz`: ready while serving, not ready (503, JSON) once
+/// shutting down, while liveness stays 200. `/metrics` carries the build and the process.
+#[tokio::test]
+async fn readiness_build_info_and_process_metrics() {
+    let (addr, service, task) = serve(ServiceConfig::new(Config::default())).await;
+    let ready = get(addr, "/readyz").await;
+    assert_eq!(
+        (ready.status, json(&ready)["status"].as_str()),
+        (200, Some("ready"))
+    );
+    let metrics = get(addr, "/metrics").await;
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(
+        metrics.body.contains(&format!(
+            "creative_feedback_build_info{{version=\"{version}\"}} 1"
+        )),
+        "{}",
+        metrics.body
+    );
+    for name in [
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_cpu_seconds_total",
+    ] {
+        let value: f64 = metrics
+            .body
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing"));
+        assert!(value >= 0.0, "{name} {value}");
+    }
+    promtool_check(&metrics.body);
+    service.shutdown(Duration::from_secs(1)).await;
+    let not_ready = get(addr, "/readyz").await;
+    assert_eq!(not_ready.status, 503);
+    assert!(json(&not_ready)["error"]
+        .as_str()
+        .unwrap()
+        .contains("shutting down"));
+    assert!(not_ready
+        .headers
+        .to_ascii_lowercase()
+        .contains("retry-after: 5"));
+    assert_eq!(get(addr, "/healthz").await.status, 200);
+    task.abort();
+}
