@@ -2,7 +2,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use creative_feedback::stream::PrometheusExporter;
@@ -37,9 +37,26 @@ pub fn load_model(path: &Path) -> Result<QualityModel> {
     })
 }
 
-/// The config and, when given, the pre-trained model (`--config`, `--model`).
+/// The configuration file in use: `--config`, else the `CREFL_CONFIG` environment variable,
+/// else `./crefl.toml` when it exists; none means the defaults.
+pub fn config_path(args: &LoopArgs) -> Option<PathBuf> {
+    args.config
+        .clone()
+        .or_else(|| std::env::var_os("CREFL_CONFIG").map(PathBuf::from))
+        .or_else(|| {
+            let local = PathBuf::from("crefl.toml");
+            local.is_file().then_some(local)
+        })
+}
+
+/// The config and, when given, the pre-trained model (`--config`, `--model`). The file used,
+/// if any, is named on standard error.
 pub fn load(args: &LoopArgs) -> Result<(Config, Option<QualityModel>)> {
-    let config = load_config(args.config.as_deref())?;
+    let path = config_path(args);
+    if let Some(path) = &path {
+        eprintln!("configuration: {}", path.display());
+    }
+    let config = load_config(path.as_deref())?;
     let model = args.model.as_deref().map(load_model).transpose()?;
     Ok((config, model))
 }

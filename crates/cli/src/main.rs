@@ -7,6 +7,7 @@
 //! - `crefl serve` runs the loop as an HTTP sidecar.
 //! - `crefl rollout bucket` prints a user's sticky rollout bucket.
 //! - `crefl config --print-default` prints the full default configuration.
+//! - `crefl completions SHELL` and `crefl man` print a completion script and the manual page.
 
 mod common;
 mod config_doc;
@@ -47,12 +48,21 @@ enum Command {
     Rollout(rollout::RolloutArgs),
     /// Show the configuration.
     Config(ConfigArgs),
+    /// Print a shell completion script (e.g. `crefl completions bash > /etc/bash_completion.d/crefl`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `crefl man > /usr/local/share/man/man1/crefl.1`.
+    Man,
 }
 
 /// Options every loop-running command shares.
 #[derive(Debug, Clone, Args)]
 pub struct LoopArgs {
-    /// Configuration file (TOML); see `crefl config --print-default`.
+    /// Configuration file (TOML); see `crefl config --print-default`. Without it: the
+    /// CREFL_CONFIG environment variable, else ./crefl.toml if present, else the defaults.
     #[arg(long, value_name = "FILE.toml")]
     pub config: Option<PathBuf>,
     /// Start from a pre-trained quality model written by `crefl pretrain`.
@@ -78,6 +88,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Profiles(args) => profiles::run(&args),
         Command::Rollout(args) => rollout::run(&args),
         Command::Serve(args) => serve::run(&args),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            use std::io::Write as _;
+            // Into memory first: the generator panics on a failed write (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "crefl", &mut script);
+            std::io::stdout().write_all(&script)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Config(args) => {
             if let Some(path) = args.check {
                 let config = common::load_config(Some(&path))?;

@@ -21,6 +21,9 @@ pub struct PretrainArgs {
     /// Where to write the fitted model.
     #[arg(long, value_name = "MODEL.json")]
     pub out: PathBuf,
+    /// Print the report as one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(args: &PretrainArgs) -> Result<ExitCode> {
@@ -42,6 +45,29 @@ pub fn run(args: &PretrainArgs) -> Result<ExitCode> {
     }
     let model = feedback.model();
     write_atomic(&args.out, serde_json::to_string(model)?.as_bytes())?;
+    if args.json {
+        let weights: serde_json::Map<String, serde_json::Value> = FEATURE_NAMES
+            .iter()
+            .zip(model.fitted_weights())
+            .map(|(name, w)| ((*name).to_owned(), (*w).into()))
+            .collect();
+        let skipped: Vec<serde_json::Value> = report
+            .skipped
+            .iter()
+            .map(|s| serde_json::json!({ "line": s.line, "reasons": s.reasons }))
+            .collect();
+        let out = serde_json::json!({
+            "used": report.used,
+            "skipped": skipped,
+            "samples_seen": model.samples_seen(),
+            "samples_before": before,
+            "trained": model.is_trained(),
+            "weights": weights,
+            "model": args.out,
+        });
+        println!("{out}");
+        return Ok(ExitCode::SUCCESS);
+    }
     println!(
         "pre-trained on {} records ({} skipped); the model has seen {} samples ({} before) and {}",
         report.used,

@@ -23,6 +23,9 @@ pub struct ProfilesArgs {
     /// `max_exploration_steps`).
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub duration: u32,
+    /// Print every profile's parameters and its factor at every step as JSON.
+    #[arg(long, conflicts_with = "plot")]
+    pub json: bool,
 }
 
 /// The registered profiles with the parameters the default selector typically gives them.
@@ -58,6 +61,28 @@ pub fn run(args: &ProfilesArgs) -> Result<ExitCode> {
             })
             .collect();
         curves.push((label, points));
+    }
+    if args.json {
+        let profiles: Vec<serde_json::Value> = shapes(&registry)
+            .iter()
+            .zip(&curves)
+            .map(|(profile, (_, points))| {
+                let params: serde_json::Map<String, serde_json::Value> = profile
+                    .params()
+                    .iter()
+                    .map(|(k, v)| (k.to_owned(), v.into()))
+                    .collect();
+                let factors: Vec<f64> = points.iter().map(|p| p.1).collect();
+                serde_json::json!({ "name": profile.name_str(), "params": params, "factors": factors })
+            })
+            .collect();
+        let out = serde_json::json!({
+            "base": args.base,
+            "duration": args.duration,
+            "profiles": profiles,
+        });
+        println!("{out}");
+        return Ok(ExitCode::SUCCESS);
     }
     if let Some(path) = &args.plot {
         write_atomic(path, plot::profiles(&curves, args.base)?.as_bytes())?;

@@ -57,9 +57,13 @@ pub struct ServeArgs {
     /// Group id of the experiment.
     #[arg(long, default_value = "creative-profiles-ab")]
     pub ab_group: String,
-    /// Log transitions to standard error as JSON lines.
+    /// Also log every transition (mode changes, explorations started and ended).
     #[arg(long)]
     pub log_events: bool,
+    /// Format of the log on standard error: `text` or `json` (one object per line). The level
+    /// comes from RUST_LOG (`error`, `warn`, `info`, `debug`, `trace` or `off`; default `info`).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// Also accept requests addressed to this host name (repeatable), e.g. the name a load
     /// balancer or a container network uses; loopback names are always accepted.
     #[arg(long, value_name = "HOST[:PORT]")]
@@ -105,6 +109,37 @@ fn connection_cap(requested: u64) -> usize {
         _ => requested,
     };
     usize::try_from(cap).unwrap_or(usize::MAX)
+}
+
+/// How `serve` writes its log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Installs the log on standard error, whatever the other flags: failures (e.g. a write to the
+/// state folder) are logged at ERROR and must reach the operator.
+fn install_logging(format: LogFormat) -> Result<()> {
+    use tracing_subscriber::filter::LevelFilter;
+    let level = match std::env::var("RUST_LOG") {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse::<LevelFilter>().map_err(|_| {
+            anyhow::anyhow!(
+                "RUST_LOG={v:?} is not a level: use error, warn, info, debug, trace or off"
+            )
+        })?,
+        _ => LevelFilter::INFO,
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.with_ansi(false).init(),
+    }
+    Ok(())
 }
 
 /// A token must be something: an empty one would refuse every mutation forever.
@@ -163,12 +198,7 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
             args.bind
         );
     }
-    if args.log_events {
-        tracing_subscriber::fmt()
-            .json()
-            .with_writer(std::io::stderr)
-            .init();
-    }
+    install_logging(args.log_format)?;
     let (config, model) = load(&args.common)?;
     let mut settings = ServiceConfig::new(config);
     settings.model = model;
@@ -265,11 +295,6 @@ fn report_start(service: &Service) {
             "restored the snapshot taken at step {steps} from {}",
             path.display()
         );
-    }
-    if let Some(h) = service.history_at_start() {
-        if h.torn_last_line {
-            eprintln!("warning: the last line of the history file was torn by an interrupted write; it is skipped");
-        }
     }
 }
 

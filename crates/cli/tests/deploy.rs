@@ -9,12 +9,20 @@ const DEPLOY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy");
 
 #[test]
 fn the_systemd_unit_verifies() {
-    if Command::new("systemd-analyze").arg("--version").output().is_err() {
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         eprintln!("systemd-analyze is not installed here; the unit is not verified");
         return;
     }
     let unit = std::fs::read_to_string(format!("{DEPLOY}/systemd/crefl.service")).unwrap();
-    for hardening in ["DynamicUser=yes", "StateDirectory=crefl", "ProtectSystem=strict"] {
+    for hardening in [
+        "DynamicUser=yes",
+        "StateDirectory=crefl",
+        "ProtectSystem=strict",
+    ] {
         assert!(unit.contains(hardening), "{hardening}");
     }
     let dir = tempfile::tempdir().unwrap();

@@ -131,3 +131,108 @@ fn crefl_token_from_the_environment_is_required_by_updates() {
     child.kill().unwrap();
     let _ = child.wait();
 }
+
+/// The tools operators expect: completion scripts for three shells, a manual page, JSON
+/// reports, the log's format and level from the environment, and config discovery.
+#[test]
+fn completions_man_json_logging_and_config_discovery() {
+    for shell in ["bash", "zsh", "fish"] {
+        let o = crefl(&["completions", shell]);
+        assert!(o.status.success() && o.stdout.len() > 500, "{shell}");
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("serve"),
+            "{shell}"
+        );
+    }
+    let man = crefl(&["man"]);
+    assert!(String::from_utf8_lossy(&man.stdout).starts_with(".ie"));
+    assert!(String::from_utf8_lossy(&man.stdout).contains(".TH crefl 1"));
+
+    let profiles = crefl(&["profiles", "--json", "--duration", "10"]);
+    let v: serde_json::Value = serde_json::from_slice(&profiles.stdout).unwrap();
+    assert_eq!(
+        v["profiles"][0]["factors"].as_array().map(Vec::len),
+        Some(11)
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let history = dir.path().join("h.jsonl");
+    std::fs::write(
+        &history,
+        "{\"initial_state\": {\"novelty\": 0.8, \"aesthetic_score\": 0.6}, \"entropy_factor\": 0.5, \"duration\": 150, \"creative_gain\": 0.12}\n",
+    )
+    .unwrap();
+    let model = dir.path().join("m.json");
+    let o = crefl(&[
+        "pretrain",
+        "--history",
+        &history.to_string_lossy(),
+        "--out",
+        &model.to_string_lossy(),
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (v["used"].as_u64(), v["samples_seen"].as_u64()),
+        (Some(1), Some(1))
+    );
+
+    // RUST_LOG must be a level; the JSON log is one object per line.
+    let o = Command::new(env!("CARGO_BIN_EXE_crefl"))
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("RUST_LOG", "chatty")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&o.stderr).contains("RUST_LOG"));
+    assert!(!o.status.success());
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    std::fs::write(state.join("history.jsonl"), "{\"torn").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crefl"))
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--state-dir",
+        ])
+        .arg(&state)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    let warning = log.lines().find(|l| l.contains("torn")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(warning).unwrap();
+    assert_eq!(v["level"], "WARN");
+
+    // ./crefl.toml is found and named; CREFL_CONFIG wins over it; --config over both.
+    std::fs::write(dir.path().join("crefl.toml"), "recovery_steps = 3\n").unwrap();
+    let other = dir.path().join("other.toml");
+    std::fs::write(&other, "recovery_steps = 4\n").unwrap();
+    let run = |env: Option<&std::path::Path>, args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_crefl"));
+        cmd.current_dir(dir.path())
+            .args(["simulate", "--steps", "100"])
+            .args(args);
+        cmd.env_remove("CREFL_CONFIG");
+        if let Some(path) = env {
+            cmd.env("CREFL_CONFIG", path);
+        }
+        String::from_utf8_lossy(&cmd.output().unwrap().stderr).into_owned()
+    };
+    assert!(run(None, &[]).contains("configuration: crefl.toml"));
+    assert!(run(Some(&other), &[]).contains("other.toml"));
+    let explicit = dir.path().join("explicit.toml");
+    std::fs::write(&explicit, "").unwrap();
+    assert!(
+        run(Some(&other), &["--config", &explicit.to_string_lossy()]).contains("explicit.toml")
+    );
+}

@@ -306,9 +306,8 @@ impl PersistStatus {
             Err(e) => {
                 self.errors.fetch_add(1, Ordering::Relaxed);
                 let message = format!("cannot {what}: {e}");
-                // Whatever the logging flags: a lost write must never be silent.
-                eprintln!("ERROR {message}");
-                tracing::error!(target: "creative_feedback", error = %e, "cannot {what}");
+                // `crefl serve` always installs a log on stderr, so this reaches the operator.
+                tracing::error!(target: "creative_feedback", "{message}");
                 *failing = Some(message);
                 false
             }
