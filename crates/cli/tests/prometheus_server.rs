@@ -3,7 +3,6 @@
 //! healthy run. Everything listens on 127.0.0.1; every wait is bounded.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -74,21 +73,10 @@ fn grafana_queries_agree_with_the_sidecar_and_no_alert_is_pending() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut crefl = Command::new(env!("CARGO_BIN_EXE_crefl"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--interval-steps", "1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(crefl.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let (crefl, sidecar) = common::spawn_serve(|cmd| {
+        cmd.args(["--interval-steps", "1"]);
+    });
     let _crefl = Killed(crefl);
-    let sidecar = line
-        .trim()
-        .trim_start_matches("listening on http://")
-        .to_owned();
 
     let rules = concat!(
         env!("CARGO_MANIFEST_DIR"),

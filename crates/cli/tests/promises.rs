@@ -2,7 +2,6 @@
 //! lines of the docs produce what the docs print beside them, and the documented defaults hold.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 
 mod common;
@@ -106,21 +105,9 @@ fn serve_binds_loopback_by_default() {
 /// A token from `CREFL_TOKEN` protects the mutating endpoints as `--token` does.
 #[test]
 fn crefl_token_from_the_environment_is_required_by_updates() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_crefl"))
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .env("CREFL_TOKEN", "from-env")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .trim_start_matches("listening on http://")
-        .to_owned();
+    let (mut child, addr) = common::spawn_serve(|cmd| {
+        cmd.env("CREFL_TOKEN", "from-env");
+    });
     let body = r#"{"novelty": 0.5, "aesthetic_score": 0.6}"#;
     assert_eq!(http(&addr, "POST", "/v1/update", body).0, 401);
     assert_eq!(
@@ -188,24 +175,11 @@ fn completions_man_json_logging_and_config_discovery() {
     let state = dir.path().join("state");
     std::fs::create_dir(&state).unwrap();
     std::fs::write(state.join("history.jsonl"), "{\"torn").unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_crefl"))
-        .args([
-            "serve",
-            "--bind",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--state-dir",
-        ])
-        .arg(&state)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let (mut child, _) = common::spawn_serve(|cmd| {
+        cmd.args(["--log-format", "json", "--state-dir"])
+            .arg(&state)
+            .stderr(Stdio::piped());
+    });
     child.kill().unwrap();
     let out = child.wait_with_output().unwrap();
     let log = String::from_utf8_lossy(&out.stderr);
