@@ -77,9 +77,29 @@ impl ServiceConfig {
     }
 }
 
+/// The `/v1/stream` broadcast. Messages from the sinks' task and step samples from request
+/// threads meet here: each is stamped with the later of its own time and the last time sent,
+/// under one lock, so that the stream's timestamps never go back.
+#[derive(Debug)]
+struct LiveStream {
+    tx: broadcast::Sender<Arc<str>>,
+    last_ms: Mutex<u64>,
+}
+
+impl LiveStream {
+    fn publish(&self, at_ms: u64, render: impl FnOnce(u64) -> String) {
+        if self.tx.receiver_count() == 0 {
+            return;
+        }
+        let mut last = self.last_ms.lock().unwrap_or_else(PoisonError::into_inner);
+        *last = at_ms.max(*last);
+        let _ = self.tx.send(Arc::from(render(*last)));
+    }
+}
+
 /// Broadcasts every message, as JSON text, to the `/v1/stream` WebSocket clients.
 struct BroadcastSink {
-    tx: broadcast::Sender<Arc<str>>,
+    stream: Arc<LiveStream>,
 }
 
 #[async_trait::async_trait]
@@ -89,9 +109,8 @@ impl Sink for BroadcastSink {
     }
 
     async fn send(&mut self, message: &Message) -> Result<(), SinkError> {
-        if self.tx.receiver_count() > 0 {
-            let _ = self.tx.send(Arc::from(message.to_json()));
-        }
+        self.stream
+            .publish(message.timestamp_ms, |at| message.to_json_at(at));
         Ok(())
     }
 }
@@ -209,7 +228,7 @@ pub struct Service {
     inner: Mutex<Inner>,
     exporter: Arc<PrometheusExporter>,
     stats: StatsHandle,
-    broadcast: broadcast::Sender<Arc<str>>,
+    stream: Arc<LiveStream>,
     rollout: Option<Rollout>,
     experiment: Option<Experiment>,
     writer: Option<Writer>,
@@ -296,10 +315,16 @@ impl Service {
 
         let exporter = Arc::new(PrometheusExporter::new()?);
         let (tx, _) = broadcast::channel(1024);
+        let stream = Arc::new(LiveStream {
+            tx,
+            last_ms: Mutex::new(0),
+        });
         let mut dispatcher = Dispatcher::builder()
             .interval_steps(settings.interval_steps)?
             .sink(PrometheusSink::new(Arc::clone(&exporter)))
-            .sink(BroadcastSink { tx: tx.clone() });
+            .sink(BroadcastSink {
+                stream: Arc::clone(&stream),
+            });
         if settings.log_events {
             dispatcher = dispatcher.sink(TracingSink);
         }
@@ -315,7 +340,7 @@ impl Service {
             }),
             exporter,
             stats,
-            broadcast: tx,
+            stream,
             rollout,
             experiment,
             writer: dir.map(Writer::start),
@@ -387,7 +412,7 @@ impl Service {
     /// A new subscriber to the live stream (JSON text messages).
     #[must_use]
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<str>> {
-        self.broadcast.subscribe()
+        self.stream.tx.subscribe()
     }
 
     /// One step: reads the state, updates the loop, streams and persists what happened.
@@ -433,14 +458,16 @@ impl Service {
                     *since_snapshot = 0;
                     snapshot = Some(Box::new(feedback.snapshot()));
                 }
-                if self.broadcast.receiver_count() > 0 {
+                if self.stream.tx.receiver_count() > 0 {
                     let now = self.clock.now_ms();
                     let interval = u64::try_from(self.settings.sample_interval.as_millis())
                         .unwrap_or(u64::MAX);
                     if now.saturating_sub(*last_sample_ms) >= interval {
                         *last_sample_ms = now;
-                        let data = StepSample::new(feedback.steps(), &read.state, decision);
-                        sample = Some(envelope_json(now, &data));
+                        sample = Some((
+                            now,
+                            StepSample::new(feedback.steps(), &read.state, decision),
+                        ));
                     }
                 }
             }
@@ -454,8 +481,8 @@ impl Service {
                 writer.send(Job::Snapshot(s));
             }
         }
-        if let Some(s) = sample {
-            let _ = self.broadcast.send(Arc::from(s));
+        if let Some((at, data)) = sample {
+            self.stream.publish(at, |at| envelope_json(at, &data));
         }
         Ok(result?)
     }

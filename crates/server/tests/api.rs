@@ -348,6 +348,7 @@ async fn the_stream_delivers_events_in_order_and_drops_a_stalled_client() {
     // The reading client reads as the updates go in; it keeps the exploration events' steps.
     let reading = tokio::spawn(async move {
         let mut steps = Vec::new();
+        let mut last_timestamp = 0.0_f64;
         while let Ok(Some(Ok(frame))) =
             tokio::time::timeout(Duration::from_secs(5), reader.next()).await
         {
@@ -358,6 +359,13 @@ async fn the_stream_delivers_events_in_order_and_drops_a_stalled_client() {
                 continue;
             };
             assert_eq!(v["type"], "creativity_metric");
+            // Step samples, events and snapshots share one clock that never goes back.
+            let timestamp = v["timestamp"].as_f64().unwrap();
+            assert!(
+                timestamp >= last_timestamp,
+                "{timestamp} after {last_timestamp}"
+            );
+            last_timestamp = timestamp;
             let event = &v["data"]["event"];
             if event == "exploration_started" || event == "exploration_ended" {
                 steps.push(v["data"]["step"].as_u64().unwrap());

@@ -111,8 +111,15 @@ async fn every_route_and_status_is_in_the_openapi_document() {
     for ((method, path), statuses) in &seen {
         let Some(listed) = docs.get(&(method.clone(), path.clone())) else {
             // A method the document does not list for a path it does list: 405.
-            assert!(docs.keys().any(|(_, p)| p == path), "{path} is not documented");
-            assert_eq!(statuses.iter().copied().collect::<Vec<_>>(), [405], "{method} {path}");
+            assert!(
+                docs.keys().any(|(_, p)| p == path),
+                "{path} is not documented"
+            );
+            assert_eq!(
+                statuses.iter().copied().collect::<Vec<_>>(),
+                [405],
+                "{method} {path}"
+            );
             continue;
         };
         for status in statuses {

@@ -34,7 +34,14 @@ impl Message {
     /// an event (`{"event": "mode_changed", …}`) or `{"event": "snapshot", "metrics": {…}}`.
     #[must_use]
     pub fn to_json(&self) -> String {
-        envelope_json(self.timestamp_ms, &Data(&self.payload))
+        self.to_json_at(self.timestamp_ms)
+    }
+
+    /// [`to_json`](Self::to_json) with another timestamp (e.g. the time the message was put on
+    /// a stream that must never go back in time).
+    #[must_use]
+    pub fn to_json_at(&self, timestamp_ms: u64) -> String {
+        envelope_json(timestamp_ms, &Data(&self.payload))
     }
 }
 
