@@ -12,6 +12,15 @@ use common::{request, serve};
 
 type Seen = BTreeMap<(String, String), BTreeSet<u16>>;
 
+/// One request of the battery: server, method, path, headers, body.
+type Case<'a> = (
+    std::net::SocketAddr,
+    &'a str,
+    &'a str,
+    Vec<(&'a str, &'a str)>,
+    &'a [u8],
+);
+
 fn documented() -> BTreeMap<(String, String), BTreeSet<u16>> {
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -61,7 +70,7 @@ async fn every_route_and_status_is_in_the_openapi_document() {
     let foreign = ("Host", "evil.example");
     let state: &[u8] = br#"{"novelty": 0.9, "aesthetic_score": 0.6}"#;
     let big = vec![b' '; 4096];
-    let cases: Vec<(std::net::SocketAddr, &str, &str, Vec<(&str, &str)>, &[u8])> = vec![
+    let cases: Vec<Case<'_>> = vec![
         (a, "POST", "/v1/update", vec![auth, json], state),
         (a, "POST", "/v1/update", vec![auth], b"not json"),
         (a, "POST", "/v1/update", vec![], state),
