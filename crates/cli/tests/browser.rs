@@ -91,6 +91,68 @@ fn the_dashboard_shows_live_data_in_headless_chromium() {
         std::thread::sleep(Duration::from_millis(50));
     }
 
+    // History before the page opens: explorations ended, samples taken.
+    for i in 0..1_500u32 {
+        let novelty = if i % 150 == 0 { 0.9 } else { 0.5 };
+        http(
+            &server_addr,
+            "POST",
+            "/v1/update",
+            &format!(r#"{{"novelty": {novelty}, "aesthetic_score": 0.6}}"#),
+        );
+        if i % 100 == 0 {
+            std::thread::sleep(Duration::from_millis(110)); // a step sample at least every 100
+        }
+    }
+
+    let profile = tempfile::tempdir().unwrap();
+    let session = webdriver(
+        &driver_addr,
+        "POST",
+        "/session",
+        serde_json::json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
+            "binary": chromium.to_string_lossy(),
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                     "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--window-size=1280,900", format!("--user-data-dir={}", profile.path().display())]
+        }}}}),
+    );
+    let id = session["sessionId"].as_str().unwrap().to_owned();
+    webdriver(
+        &driver_addr,
+        "POST",
+        &format!("/session/{id}/url"),
+        serde_json::json!({ "url": url }),
+    );
+
+    // Before any new step, the page shows what already happened: the ended explorations, a
+    // chart drawn from the recent samples, and the step count of the loop.
+    let backfilled = "return [document.querySelectorAll('#explorations-table tbody tr').length, \
+                      document.getElementById('points').textContent, document.getElementById('steps').textContent];";
+    let mut seen = serde_json::Value::Null;
+    for _ in 0..150 {
+        seen = webdriver(
+            &driver_addr,
+            "POST",
+            &format!("/session/{id}/execute/sync"),
+            serde_json::json!({ "script": backfilled, "args": [] }),
+        );
+        if seen[0].as_u64().unwrap_or(0) > 0 && seen[2] == "step 1500" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        seen[0].as_u64().unwrap_or(0) >= 5,
+        "the table is empty before new steps: {seen}"
+    );
+    assert_eq!(seen[2], "step 1500", "{seen}");
+    let span = seen[1].as_str().unwrap_or_default();
+    assert!(
+        span.contains("points over steps") && !span.starts_with("0 "),
+        "{seen}"
+    );
+
     // Post updates in the background, bounded in count and time.
     let stop = Arc::new(AtomicBool::new(false));
     let poster = {
@@ -116,26 +178,6 @@ fn the_dashboard_shows_live_data_in_headless_chromium() {
             }
         })
     };
-
-    let profile = tempfile::tempdir().unwrap();
-    let session = webdriver(
-        &driver_addr,
-        "POST",
-        "/session",
-        serde_json::json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
-            "binary": chromium.to_string_lossy(),
-            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                     "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     "--window-size=1280,900", format!("--user-data-dir={}", profile.path().display())]
-        }}}}),
-    );
-    let id = session["sessionId"].as_str().unwrap().to_owned();
-    webdriver(
-        &driver_addr,
-        "POST",
-        &format!("/session/{id}/url"),
-        serde_json::json!({ "url": url }),
-    );
 
     let script = "return [document.getElementById('connection').textContent, document.getElementById('mode').textContent, \
                   document.getElementById('points').textContent, document.getElementById('health').textContent];";

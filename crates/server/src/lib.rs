@@ -43,7 +43,8 @@ pub use persist::{HistoryCheck, Loaded, PersistStatus, StateDir};
 pub use routes::router;
 pub use serve::{serve, ServeOptions, Served};
 pub use service::{
-    HealthReport, LastExploration, MetricsReport, Saved, Service, ServiceConfig, UpdateError,
+    HealthReport, LastExploration, MetricsReport, Saved, Service, ServiceConfig, StepSample,
+    UpdateError,
 };
 
 /// Errors of the service.

@@ -16,7 +16,7 @@ use creative_feedback_rollout::AbReport;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::service::{HealthReport, MetricsReport, Service, UpdateError};
+use crate::service::{HealthReport, MetricsReport, Service, StepSample, UpdateError};
 
 const DASHBOARD: &str = include_str!("dashboard.html");
 
@@ -205,6 +205,10 @@ async fn history(
     Query(q): Query<HistoryQuery>,
 ) -> Json<Vec<ExplorationRecord>> {
     Json(service.history(q.limit.unwrap_or(20)))
+}
+
+async fn samples(State(service): State<Arc<Service>>) -> Json<Vec<StepSample>> {
+    Json(service.samples())
 }
 
 async fn report(State(service): State<Arc<Service>>) -> Result<Json<AbReport>, ApiError> {
@@ -414,6 +418,7 @@ async fn timeout(State(limit): State<Duration>, request: Request, next: Next) ->
 /// | `POST /v1/update` | one state (JSON) → the decision; 400 unreadable, 422 invalid, 401 without the token |
 /// | `GET /v1/metrics` | the metrics snapshot and the sinks' statistics |
 /// | `GET /v1/history?limit=N` | recent explorations, oldest first (default 20) |
+/// | `GET /v1/samples` | the most recent step samples (for charts that open with data) |
 /// | `GET /v1/report` | the A/B report (404 without an experiment) |
 /// | `GET`, `PUT /v1/rollout` | the rollout percentage, `{"percent": P}` (404 without a rollout) |
 /// | `GET /metrics` | Prometheus exposition |
@@ -432,6 +437,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/v1/update", post(update))
         .route("/v1/metrics", get(metrics_json))
         .route("/v1/history", get(history))
+        .route("/v1/samples", get(samples))
         .route("/v1/report", get(report))
         .route("/v1/rollout", put(set_rollout).get(get_rollout))
         .route("/v1/stream", get(stream))

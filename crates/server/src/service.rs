@@ -120,7 +120,12 @@ struct Inner {
     dispatcher: Option<Dispatcher>,
     since_snapshot: u64,
     last_sample_ms: u64,
+    /// The most recent step samples, so a dashboard that opens has a chart at once.
+    samples: std::collections::VecDeque<StepSample>,
 }
+
+/// Step samples kept for `GET /v1/samples` (a minute at the default interval).
+const KEPT_SAMPLES: usize = 600;
 
 /// Why `POST /v1/update` gave no decision.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -144,10 +149,12 @@ pub struct MetricsReport {
 }
 
 /// A per-step sample for the dashboard's live charts (sent at most every `sample_interval`),
-/// in the stream's envelope as `{"event": "step", …}`.
+/// in the stream's envelope as `{"event": "step", …}`, and kept for `GET /v1/samples`.
 #[derive(Debug, Clone, Serialize)]
-struct StepSample {
+pub struct StepSample {
     event: &'static str,
+    /// Unix time of the sample, in seconds.
+    timestamp: f64,
     step: u64,
     novelty: Option<f64>,
     aesthetic_score: Option<f64>,
@@ -159,9 +166,10 @@ struct StepSample {
 }
 
 impl StepSample {
-    fn new(step: u64, state: &State, d: &Decision) -> Self {
+    fn new(now_ms: u64, step: u64, state: &State, d: &Decision) -> Self {
         Self {
             event: "step",
+            timestamp: now_ms as f64 / 1000.0,
             step,
             novelty: state.novelty,
             aesthetic_score: state.aesthetic_score,
@@ -337,6 +345,7 @@ impl Service {
                 dispatcher: Some(dispatcher),
                 since_snapshot: 0,
                 last_sample_ms: 0,
+                samples: std::collections::VecDeque::with_capacity(KEPT_SAMPLES),
             }),
             exporter,
             stats,
@@ -436,6 +445,7 @@ impl Service {
                 dispatcher,
                 since_snapshot,
                 last_sample_ms,
+                samples,
             } = &mut *inner;
             let result = feedback.update_read(&read);
             let mut ended = false;
@@ -458,17 +468,17 @@ impl Service {
                     *since_snapshot = 0;
                     snapshot = Some(Box::new(feedback.snapshot()));
                 }
-                if self.stream.tx.receiver_count() > 0 {
-                    let now = self.clock.now_ms();
-                    let interval = u64::try_from(self.settings.sample_interval.as_millis())
-                        .unwrap_or(u64::MAX);
-                    if now.saturating_sub(*last_sample_ms) >= interval {
-                        *last_sample_ms = now;
-                        sample = Some((
-                            now,
-                            StepSample::new(feedback.steps(), &read.state, decision),
-                        ));
+                let now = self.clock.now_ms();
+                let interval =
+                    u64::try_from(self.settings.sample_interval.as_millis()).unwrap_or(u64::MAX);
+                if now.saturating_sub(*last_sample_ms) >= interval {
+                    *last_sample_ms = now;
+                    let data = StepSample::new(now, feedback.steps(), &read.state, decision);
+                    if samples.len() == KEPT_SAMPLES {
+                        samples.pop_front();
                     }
+                    samples.push_back(data.clone());
+                    sample = Some((now, data));
                 }
             }
             result
@@ -495,6 +505,12 @@ impl Service {
             metrics,
             stream: self.stats.stats(),
         }
+    }
+
+    /// The most recent step samples (at most 600, one per sample interval), oldest first.
+    #[must_use]
+    pub fn samples(&self) -> Vec<StepSample> {
+        lock(&self.inner).samples.iter().cloned().collect()
     }
 
     /// The most recent ended explorations, oldest first.

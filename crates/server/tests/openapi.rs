@@ -80,6 +80,7 @@ async fn every_route_and_status_is_in_the_openapi_document() {
         (a, "POST", "/v1/update", vec![auth, foreign], state),
         (a, "DELETE", "/v1/update", vec![auth], b""),
         (a, "GET", "/v1/metrics", vec![], b""),
+        (a, "GET", "/v1/samples", vec![], b""),
         (a, "GET", "/v1/history", vec![], b""),
         (a, "GET", "/v1/history?limit=x", vec![], b""),
         (a, "GET", "/v1/report", vec![], b""),
