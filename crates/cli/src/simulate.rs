@@ -119,8 +119,9 @@ pub fn run(args: &SimulateArgs) -> Result<ExitCode> {
     let mut feedback = builder(&args.common)?.build()?;
     let mut host = Host::new(HostConfig::seeded(args.seed))?;
     let options = RunOptions {
+        // Every step up to 200,000 points: the plot folds them into min–max columns.
         trace_every: if args.plot.is_some() {
-            (args.steps / 4_000).max(1)
+            (args.steps / 200_000).max(1)
         } else {
             0
         },

@@ -210,3 +210,28 @@ fn completions_man_json_logging_and_config_discovery() {
         run(Some(&other), &["--config", &explicit.to_string_lossy()]).contains("explicit.toml")
     );
 }
+
+/// The pictures in the docs are what the commands shown beside them draw, byte for byte.
+#[test]
+fn the_docs_pictures_are_drawn_by_the_commands_beside_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/img");
+    for (args, name) in [
+        (vec!["simulate", "--plot"], "timeline.svg"),
+        (vec!["profiles", "--plot"], "profiles.svg"),
+    ] {
+        let out = dir.path().join(name);
+        let mut all = args.clone();
+        let path = out.to_string_lossy().into_owned();
+        all.push(&path);
+        let o = crefl(&all);
+        assert!(o.status.success(), "{args:?}");
+        let drawn = std::fs::read(&out).unwrap();
+        let committed = std::fs::read(format!("{img}/{name}")).unwrap();
+        assert!(
+            drawn == committed,
+            "docs/img/{name} is stale: run `crefl {} docs/img/{name}`",
+            args.join(" ")
+        );
+    }
+}
