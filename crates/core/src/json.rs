@@ -354,6 +354,63 @@ impl ReadState {
     }
 }
 
+/// `coherence`: one of three names; `null` is absent.
+fn coherence_field(key: &str, v: &Json, errors: &mut Vec<FieldError>) -> Option<Coherence> {
+    match v {
+        Json::Null => None,
+        Json::Str(s) => {
+            let c = Coherence::parse(s);
+            if c.is_none() {
+                errors.push(FieldError::new(
+                    key,
+                    format!("unknown value \"{s}\"; expected local, global or critical"),
+                ));
+            }
+            c
+        }
+        other => {
+            errors.push(FieldError::new(
+                key,
+                format!(
+                    "expected \"local\", \"global\" or \"critical\", got {}",
+                    other.kind()
+                ),
+            ));
+            None
+        }
+    }
+}
+
+/// `attributes`: an object of scalars; a nested value is an error named by its path.
+fn attributes_field(
+    key: &str,
+    v: &Json,
+    into: &mut crate::state::Attributes,
+    errors: &mut Vec<FieldError>,
+) {
+    match v {
+        Json::Null => {}
+        Json::Obj(attrs) => {
+            for (name, a) in attrs {
+                match (a, scalar_attribute(a)) {
+                    (Json::Null, _) => {}
+                    (_, Some(value)) => {
+                        into.insert(name.clone(), value);
+                    }
+                    (other, None) => errors.push(FieldError::new(
+                        format!("attributes.{name}"),
+                        format!("expected a string, number or boolean, got {}", other.kind()),
+                    )),
+                }
+            }
+        }
+        other => errors.push(FieldError::new(
+            key,
+            format!("expected an object, got {}", other.kind()),
+        )),
+    }
+}
+
 /// Builds a state from a parsed JSON object; type errors are kept for the loop to report.
 pub(crate) fn state_from(value: &Json) -> Result<ReadState, &'static str> {
     let Json::Obj(entries) = value else {
@@ -369,23 +426,11 @@ pub(crate) fn state_from(value: &Json) -> Result<ReadState, &'static str> {
             "aesthetic_score" => state.aesthetic_score = number_field(key, v, errors),
             "volatility" => state.volatility = number_field(key, v, errors),
             "lambda_max" => state.lambda_max = number_field(key, v, errors),
-            "coherence" => match v {
-                Json::Null => {}
-                Json::Str(s) => match Coherence::parse(s) {
-                    Some(c) => state.coherence = c,
-                    None => errors.push(FieldError::new(
-                        key,
-                        format!("unknown value \"{s}\"; expected local, global or critical"),
-                    )),
-                },
-                other => errors.push(FieldError::new(
-                    key,
-                    format!(
-                        "expected \"local\", \"global\" or \"critical\", got {}",
-                        other.kind()
-                    ),
-                )),
-            },
+            "coherence" => {
+                if let Some(c) = coherence_field(key, v, errors) {
+                    state.coherence = c;
+                }
+            }
             "emergency_override" => match v {
                 Json::Null => {}
                 Json::Bool(b) => state.emergency_override = *b,
@@ -394,30 +439,7 @@ pub(crate) fn state_from(value: &Json) -> Result<ReadState, &'static str> {
                     format!("expected true or false, got {}", other.kind()),
                 )),
             },
-            "attributes" => match v {
-                Json::Null => {}
-                Json::Obj(attrs) => {
-                    for (name, a) in attrs {
-                        match (a, scalar_attribute(a)) {
-                            (Json::Null, _) => {}
-                            (_, Some(value)) => {
-                                state.attributes.insert(name.clone(), value);
-                            }
-                            (other, None) => errors.push(FieldError::new(
-                                format!("attributes.{name}"),
-                                format!(
-                                    "expected a string, number or boolean, got {}",
-                                    other.kind()
-                                ),
-                            )),
-                        }
-                    }
-                }
-                other => errors.push(FieldError::new(
-                    key,
-                    format!("expected an object, got {}", other.kind()),
-                )),
-            },
+            "attributes" => attributes_field(key, v, &mut state.attributes, errors),
             _ => match (v, scalar_attribute(v)) {
                 (Json::Null, _) => {}
                 (_, Some(value)) => flat.push((key.clone(), value)),

@@ -169,6 +169,46 @@ pub(crate) struct Numbers {
     pub(crate) lambda_max: f64,
 }
 
+/// `lambda_max` (specification §2): ≥ 0; `+∞` is accepted as the largest finite value.
+fn lambda_field(
+    value: Option<f64>,
+    mode: InputMode,
+    errors: &mut Vec<FieldError>,
+    warnings: &mut Vec<InputWarning>,
+) -> f64 {
+    match value {
+        None => 0.0,
+        Some(v) if (0.0..f64::INFINITY).contains(&v) => v,
+        Some(v) if v.is_nan() => {
+            errors.push(FieldError::new("lambda_max", "NaN is not a number ≥ 0"));
+            0.0
+        }
+        Some(f64::INFINITY) => {
+            warnings.push(InputWarning::new(
+                "lambda_max",
+                "+inf is an instability beyond any threshold; treated as the largest finite value",
+            ));
+            f64::MAX
+        }
+        Some(f64::NEG_INFINITY) => {
+            errors.push(FieldError::new("lambda_max", "-inf is not a number ≥ 0"));
+            0.0
+        }
+        Some(v) if v < 0.0 && mode == InputMode::Strict => {
+            errors.push(FieldError::new("lambda_max", format!("{v} is below 0")));
+            0.0
+        }
+        Some(v) if v < 0.0 => {
+            warnings.push(InputWarning::new(
+                "lambda_max",
+                format!("{v} is below 0; clamped to 0"),
+            ));
+            0.0
+        }
+        Some(v) => v,
+    }
+}
+
 /// Validates a state (specification §2): collects every error, applies defaults and clamps.
 ///
 /// The common case (every number present, finite and in range, nothing carried over from the
@@ -242,37 +282,7 @@ fn validate_slow(
         &mut errors,
         warnings,
     );
-    let lambda_max = match state.lambda_max {
-        None => 0.0,
-        Some(v) if (0.0..f64::INFINITY).contains(&v) => v,
-        Some(v) if v.is_nan() => {
-            errors.push(FieldError::new("lambda_max", "NaN is not a number ≥ 0"));
-            0.0
-        }
-        Some(f64::INFINITY) => {
-            warnings.push(InputWarning::new(
-                "lambda_max",
-                "+inf is an instability beyond any threshold; treated as the largest finite value",
-            ));
-            f64::MAX
-        }
-        Some(f64::NEG_INFINITY) => {
-            errors.push(FieldError::new("lambda_max", "-inf is not a number ≥ 0"));
-            0.0
-        }
-        Some(v) if v < 0.0 && mode == InputMode::Strict => {
-            errors.push(FieldError::new("lambda_max", format!("{v} is below 0")));
-            0.0
-        }
-        Some(v) if v < 0.0 => {
-            warnings.push(InputWarning::new(
-                "lambda_max",
-                format!("{v} is below 0; clamped to 0"),
-            ));
-            0.0
-        }
-        Some(v) => v,
-    };
+    let lambda_max = lambda_field(state.lambda_max, mode, &mut errors, warnings);
     for (key, value) in &state.attributes {
         if let AttributeValue::Number(n) = value {
             if !n.is_finite() {

@@ -266,35 +266,7 @@ impl CreativeLoop {
             Prediction::Model(p) => rules::adjusted_factor(raw_factor, p, &self.config.quality),
             _ => raw_factor,
         };
-        let entropy = rules::shaped(&resolved, factor, 0, duration, &mut self.s.counters.errors);
-        let name = resolved.profile().name();
-        let predicted_gain = prediction.value();
-        self.events.push(Event::ExplorationStarted {
-            step,
-            trigger,
-            profile: name.clone(),
-            tag: tag.clone(),
-            entropy_factor: factor,
-            duration,
-            predicted_gain,
-        });
-        set(
-            d,
-            Action::InjectEntropy,
-            Mode::Exploring,
-            trigger.reason(),
-            entropy,
-        );
-        d.exploration = Some(ExplorationInfo {
-            profile: name,
-            k: 0,
-            duration,
-            progress: 0.0,
-        });
-        d.predicted_gain = predicted_gain;
-        self.s.counters.explorations_started += 1;
-        self.s.after.clear();
-        self.s.exploration = Some(Active {
+        let active = Active {
             trigger,
             profile: resolved.profile().clone(),
             tag,
@@ -305,9 +277,48 @@ impl CreativeLoop {
             k: 1,
             trigger_values: v,
             features,
-            predicted_gain,
+            predicted_gain: prediction.value(),
             samples_seen,
+        };
+        self.begin(active, resolved, d);
+    }
+
+    /// The exploration is under way: its first entropy step, its event, its state.
+    fn begin(&mut self, ex: Active, resolved: ResolvedProfile, d: &mut Decision) {
+        let entropy = rules::shaped(
+            &resolved,
+            ex.factor,
+            0,
+            ex.duration,
+            &mut self.s.counters.errors,
+        );
+        let name = resolved.profile().name();
+        self.events.push(Event::ExplorationStarted {
+            step: ex.started_step,
+            trigger: ex.trigger,
+            profile: name.clone(),
+            tag: ex.tag.clone(),
+            entropy_factor: ex.factor,
+            duration: ex.duration,
+            predicted_gain: ex.predicted_gain,
         });
+        set(
+            d,
+            Action::InjectEntropy,
+            Mode::Exploring,
+            ex.trigger.reason(),
+            entropy,
+        );
+        d.exploration = Some(ExplorationInfo {
+            profile: name,
+            k: 0,
+            duration: ex.duration,
+            progress: 0.0,
+        });
+        d.predicted_gain = ex.predicted_gain;
+        self.s.counters.explorations_started += 1;
+        self.s.after.clear();
+        self.s.exploration = Some(ex);
         self.active = Some(resolved);
     }
 
@@ -461,14 +472,9 @@ impl CreativeLoop {
         self.finish(ex, kind, k, step, d);
     }
 
-    /// Accounts for an ended exploration (specification §8) and hands it to the policies, in
-    /// the order the policy module documents: gain and counters, the model, the predictor's
-    /// feedback, the selector's feedback, the event, the history.
-    fn finish(&mut self, ex: Active, kind: OutcomeKind, k: u32, step: u64, d: &mut Decision) {
-        let (gain, final_performance) =
-            rules::gain(self.s.after.iter(), ex.trigger_values.performance());
-        self.s.after.clear();
-        self.active = None;
+    /// The counters, the cumulative gain, the model and the recent gains learn of an ended
+    /// exploration (specification §7, §8); whether it was successful.
+    fn account(&mut self, kind: OutcomeKind, gain: f64, features: &Features) -> bool {
         let successful = gain > self.config.success_gain;
         let c = &mut self.s.counters;
         match kind {
@@ -480,10 +486,22 @@ impl CreativeLoop {
             c.successful += 1;
         }
         self.s.cumulative_gain += gain;
-        if kind != OutcomeKind::Aborted && self.model.add_sample(ex.features, gain).is_err() {
+        if kind != OutcomeKind::Aborted && self.model.add_sample(*features, gain).is_err() {
             self.s.counters.errors += 1;
         }
         push_capped(&mut self.s.recent, self.config.recent_window, gain);
+        successful
+    }
+
+    /// Accounts for an ended exploration (specification §8) and hands it to the policies, in
+    /// the order the policy module documents: gain and counters, the model, the predictor's
+    /// feedback, the selector's feedback, the event, the history.
+    fn finish(&mut self, ex: Active, kind: OutcomeKind, k: u32, step: u64, d: &mut Decision) {
+        let (gain, final_performance) =
+            rules::gain(self.s.after.iter(), ex.trigger_values.performance());
+        self.s.after.clear();
+        self.active = None;
+        let successful = self.account(kind, gain, &ex.features);
         let name = ex.profile.name();
         let record = ExplorationRecord {
             started_step: ex.started_step,
