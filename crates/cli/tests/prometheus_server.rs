@@ -74,7 +74,7 @@ fn grafana_queries_agree_with_the_sidecar_and_no_alert_is_pending() {
     }
     let dir = tempfile::tempdir().unwrap();
     let (crefl, sidecar) = common::spawn_serve(|cmd| {
-        cmd.args(["--interval-steps", "1"]);
+        cmd.args(["--bind", "127.0.0.1:0", "--interval-steps", "1"]);
     });
     let _crefl = Killed(crefl);
 

@@ -106,7 +106,8 @@ fn serve_binds_loopback_by_default() {
 #[test]
 fn crefl_token_from_the_environment_is_required_by_updates() {
     let (mut child, addr) = common::spawn_serve(|cmd| {
-        cmd.env("CREFL_TOKEN", "from-env");
+        cmd.args(["--bind", "127.0.0.1:0"])
+            .env("CREFL_TOKEN", "from-env");
     });
     let body = r#"{"novelty": 0.5, "aesthetic_score": 0.6}"#;
     assert_eq!(http(&addr, "POST", "/v1/update", body).0, 401);
@@ -176,9 +177,15 @@ fn completions_man_json_logging_and_config_discovery() {
     std::fs::create_dir(&state).unwrap();
     std::fs::write(state.join("history.jsonl"), "{\"torn").unwrap();
     let (mut child, _) = common::spawn_serve(|cmd| {
-        cmd.args(["--log-format", "json", "--state-dir"])
-            .arg(&state)
-            .stderr(Stdio::piped());
+        cmd.args([
+            "--bind",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--state-dir",
+        ])
+        .arg(&state)
+        .stderr(Stdio::piped());
     });
     child.kill().unwrap();
     let out = child.wait_with_output().unwrap();

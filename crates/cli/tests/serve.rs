@@ -2,7 +2,7 @@
 //! Python snippet of docs/sidecar.md, and refusing to expose an unprotected server.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 
 mod common;
 use common::http;
@@ -17,23 +17,10 @@ struct Server {
 }
 
 fn start(args: &[&str]) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_crefl"))
-        .arg("serve")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("crefl serve starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("first line: {line:?}"))
-        .to_owned();
-    let addr = url.trim_start_matches("http://").to_owned();
+    let (child, addr) = common::spawn_serve(|cmd| {
+        cmd.args(args).stderr(Stdio::piped());
+    });
+    let url = format!("http://{addr}");
     Server { child, url, addr }
 }
 

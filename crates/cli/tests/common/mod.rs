@@ -76,13 +76,14 @@ pub fn skip_unless_ci(missing: &str) {
     eprintln!("{missing}; skipping (CI installs it)");
 }
 
-/// Starts `crefl serve` with `configure` applied to its command (arguments, environment,
-/// stderr), and returns the child with the address from its first line of output.
+/// Starts `crefl serve` with `configure` applied to its command (arguments such as `--bind
+/// 127.0.0.1:0`, environment, stderr), and returns the child with the address from its first
+/// line of output.
 pub fn spawn_serve(
     configure: impl FnOnce(&mut std::process::Command),
 ) -> (std::process::Child, String) {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_crefl"));
-    cmd.args(["serve", "--bind", "127.0.0.1:0"])
+    cmd.arg("serve")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null());
     configure(&mut cmd);
