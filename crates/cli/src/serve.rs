@@ -38,11 +38,11 @@ pub struct ServeArgs {
     /// Metrics snapshots go to the stream every this many steps.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub interval_steps: u64,
-    /// Largest request body, in bytes.
-    #[arg(long, default_value_t = 65_536)]
-    pub body_limit: usize,
-    /// Longest a request may take, in milliseconds.
-    #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Largest request body, in bytes (at most 64 MiB).
+    #[arg(long, default_value_t = 65_536, value_parser = clap::value_parser!(u64).range(1..=67_108_864))]
+    pub body_limit: u64,
+    /// Longest a request may take, in milliseconds (at most an hour).
+    #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub timeout_ms: u64,
     /// Gradual rollout of the enhanced behaviour to this percentage of users (changeable with
     /// `PUT /v1/rollout`).
@@ -212,7 +212,7 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
         .config
         .is_some()
         .then(|| settings.config.clone());
-    settings.body_limit = args.body_limit;
+    settings.body_limit = usize::try_from(args.body_limit).unwrap_or(usize::MAX);
     settings.request_timeout = Duration::from_millis(args.timeout_ms);
     settings.interval_steps = args.interval_steps;
     settings.rollout = args

@@ -22,7 +22,7 @@ pub struct SimulateArgs {
     #[command(flatten)]
     pub common: LoopArgs,
     /// Steps to simulate.
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000_000))]
     pub steps: u64,
     /// Seed of the simulated host (the loop's own seed comes from the config).
     #[arg(long, default_value_t = 0)]
@@ -41,7 +41,7 @@ pub struct SimulateArgs {
     #[arg(long, conflicts_with_all = ["plot", "export_history", "model"])]
     pub compare: bool,
     /// Seeds for --compare: 1, 2, …, N.
-    #[arg(long, default_value_t = 10, requires = "compare")]
+    #[arg(long, default_value_t = 10, requires = "compare", value_parser = clap::value_parser!(u64).range(2..=10_000))]
     pub seeds: u64,
     /// Run an A/B test (control: constant profile, treatment: adaptive) over simulated users
     /// and print its report.

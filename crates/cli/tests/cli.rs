@@ -344,8 +344,9 @@ fn compare_reports_every_policy() {
     ] {
         assert!(text.contains(name), "{text}");
     }
+    // Fewer than two seeds give no confidence interval: a usage error.
     let o = crefl(&["simulate", "--compare", "--seeds", "1"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
 }
 
 #[test]
@@ -486,8 +487,16 @@ fn replay_refuses_a_line_that_is_not_utf8() {
 /// Sizes beyond what any configuration allows are usage errors, not allocation aborts.
 #[test]
 fn absurd_sizes_are_usage_errors() {
-    let o = crefl(&["profiles", "--duration", "4294967295"]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    for args in [
+        vec!["profiles", "--duration", "4294967295"],
+        vec!["serve", "--body-limit", "18446744073709551615"],
+        vec!["serve", "--timeout-ms", "18446744073709551615"],
+        vec!["simulate", "--steps", "18446744073709551615"],
+        vec!["simulate", "--compare", "--seeds", "18446744073709551615"],
+    ] {
+        let o = crefl(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+    }
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("crefl.toml");
     fs::write(&config, "trend_window = 4000000000\n").unwrap();
