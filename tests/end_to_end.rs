@@ -92,9 +92,27 @@ fn a_snapshot_of_another_format_is_refused() {
         .snapshot()
         .to_json()
         .unwrap()
-        .replacen("\"format\":1", "\"format\":2", 1);
+        .replacen("\"format\":2", "\"format\":3", 1);
     let err = LoopBuilder::from_snapshot(Snapshot::from_json(&json).unwrap())
         .build()
         .unwrap_err();
-    assert!(err.to_string().contains("format 2"), "{err}");
+    assert!(err.to_string().contains("format 3"), "{err}");
+}
+
+#[test]
+fn a_format_1_snapshot_keeps_the_defaults_it_was_written_under() {
+    // Format 1 left an unset gate out and had adjust_down 0.7 by default: a loop restored
+    // from one decides as the loop that wrote it did.
+    let l = CreativeLoop::new(Config::default()).unwrap();
+    let mut value: serde_json::Value =
+        serde_json::from_str(&l.snapshot().to_json().unwrap()).unwrap();
+    value["format"] = 1.into();
+    let quality = value["config"]["quality"].as_object_mut().unwrap();
+    quality.remove("min_predicted_gain");
+    quality.insert("adjust_down".into(), 0.7.into());
+    let snapshot = Snapshot::from_json(&value.to_string()).unwrap();
+    assert_eq!(snapshot.format(), Snapshot::FORMAT);
+    let restored = LoopBuilder::from_snapshot(snapshot).build().unwrap();
+    assert_eq!(restored.config().quality.min_predicted_gain, None);
+    assert_eq!(restored.config().quality.adjust_down, 0.7);
 }

@@ -32,14 +32,15 @@ pub const KEY_DOCS: &[(&str, &str)] = &[
     ("quality.regularization", "Ridge strength λ (> 0): larger is more stable and stays nearer the prior."),
     ("quality.window", "How many recent samples the fit uses (1 to 100000)."),
     ("quality.feature_weights", "Prior weights: novelty, aesthetic, volatility, factor, duration, experience[, intercept]."),
-    ("quality.min_predicted_gain", "Quality gate: refuse explorations predicted below this, in [-1, 1] (off when absent)."),
+    ("quality.min_predicted_gain", "Quality gate: refuse explorations predicted below this, in [-1, 1]; false turns it off."),
     ("quality.gate_exploration_rate", "Share of gate-refusal episodes let through anyway, in [0, 1]."),
     ("quality.adjust_below", "Below this prediction the base factor is scaled by adjust_down."),
     ("quality.adjust_above", "Above this prediction the base factor is scaled by adjust_up (≥ adjust_below)."),
-    ("quality.adjust_down", "Scale for poor predictions (> 0)."),
+    ("quality.adjust_down", "Scale for poor predictions (> 0; 1 = none: scaling down lowered the gain, docs/quality-model.md)."),
     ("quality.adjust_up", "Scale for good predictions (> 0)."),
     ("quality.factor_min", "Lower clamp of the adjusted factor, in [0, 1]."),
     ("quality.factor_max", "Upper clamp of the adjusted factor, in [factor_min, 1]."),
+    ("selector.kind", "\"default\": the fixed thresholds below; \"learned\": a bandit that learns which profile pays (docs/learning.md)."),
     ("selector.volatile_above", "Volatility above this picks exponential_decay, in [0, 1]."),
     ("selector.pulse_below", "Otherwise novelty below this picks pulse, in [0, 1]."),
     ("selector.ramp_band", "Otherwise novelty strictly inside [low, high] picks cosine_ramp; else constant."),
@@ -48,6 +49,18 @@ pub const KEY_DOCS: &[(&str, &str)] = &[
     ("selector.decay_rate_slope", "Slope of the decay rate (base + slope ≥ 0)."),
     ("selector.pulse_frequency_base", "Pulse frequency = base + slope × (1 − novelty) (base > 0)."),
     ("selector.pulse_frequency_slope", "Slope of the pulse frequency (base + slope > 0)."),
+    ("selector.learned.strategy", "\"thompson\" (draws each score) or \"ucb\" (adds a bonus; draws nothing)."),
+    ("selector.learned.exploration", "Scale of the exploration term, in units of gain, in [0, 100]; 0 = always the best estimate."),
+    ("selector.learned.regularization", "Ridge strength of each profile's model, in (0, 1e6]."),
+    ("selector.learned.discount", "Forgetting of the context model per ended exploration, in (0, 1]; 1 never forgets."),
+    ("selector.learned.recent_discount", "Forgetting of the recent offsets per ended exploration, in (0, 1)."),
+    ("selector.learned.recent_bonus", "Bonus (gain units, ≥ 0) for a profile not tried lately, fading as it is tried."),
+    ("selector.learned.prior", "Bonus (gain units, ≥ 0) for the default selector's choice, fading with evidence; 0 learns from scratch."),
+    ("selector.learned.prior_fade", "Local evidence (outcomes) at which the prior's bonus has halved (> 0)."),
+    ("selector.learned.outcome_memory", "How far each outcome moves the recent-outcome features, in (0, 1]."),
+    ("selector.learned.context", "Context features besides the intercept: region, trigger, novelty, aesthetic_score, volatility, lambda_ratio, recent_gains, recent_completion."),
+    ("selector.learned.attributes", "State attributes (at most 8) that enter the context: numbers, flags, or text values."),
+    ("selector.learned.attribute_values", "Slots per attribute for distinct text values (1 to 32); extra values share the last."),
 ];
 
 /// Keys that are absent by default, shown commented out with an example value.
@@ -56,7 +69,6 @@ const OPTIONAL_EXAMPLES: &[(&str, &str)] = &[
         "quality.feature_weights",
         "[0.3, 0.4, -0.2, 0.5, 0.1, 0.05]",
     ),
-    ("quality.min_predicted_gain", "0.05"),
 ];
 
 fn doc(key: &str) -> Option<&'static str> {
@@ -73,7 +85,7 @@ pub fn commented_toml(config: &Config) -> Result<String> {
     let mut table = String::new();
     let flush_optional = |out: &mut String, table: &str| {
         for (key, example) in OPTIONAL_EXAMPLES {
-            let (t, k) = key.split_once('.').unwrap_or(("", key));
+            let (t, k) = key.rsplit_once('.').unwrap_or(("", key));
             if t == table && !plain_has(&plain, t, k) {
                 let _ = writeln!(out, "# {}\n# {k} = {example}", doc(key).unwrap_or(""));
             }
@@ -142,7 +154,7 @@ mod tests {
             }
         }
         for (key, _) in KEY_DOCS {
-            let (t, k) = key.split_once('.').unwrap_or(("", key));
+            let (t, k) = key.rsplit_once('.').unwrap_or(("", key));
             let shown = plain_has(&text, t, k) || text.contains(&format!("# {k} = "));
             assert!(shown, "documented key {key} is not printed");
         }

@@ -8,10 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::Args;
-use creative_feedback::sim::{
-    self, Comparison, Host, HostConfig, RunOptions, RunOutput, RunSummary,
-};
-use creative_feedback::FEATURE_NAMES;
+use creative_feedback::sim::{self, Comparison, Host, RunOptions, RunOutput, RunSummary};
+use creative_feedback::{ArmStatus, SelectorKind, FEATURE_NAMES};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::common::{builder, load, metrics_exporter, write_atomic, write_metrics};
@@ -36,10 +34,19 @@ pub struct SimulateArgs {
     /// Write every completed or pruned exploration in the pre-training record format.
     #[arg(long, value_name = "FILE.jsonl")]
     pub export_history: Option<PathBuf>,
-    /// Run the same seeds under three policies (constant only, adaptive, adaptive + model
-    /// and gate) and compare them.
+    /// The simulated host: `current` (the default), `attribute` (contexts told apart only by
+    /// `attributes.domain`) or `drifting` (contexts change ten times as often).
+    #[arg(long, default_value = "current", value_name = "NAME")]
+    pub scenario: sim::Scenario,
+    /// Run the same seeds under every policy (constant only, adaptive, learned, oracle, each
+    /// with and without the quality model and gate) and compare them with the oracle.
     #[arg(long, conflicts_with_all = ["plot", "export_history", "model"])]
     pub compare: bool,
+    /// With --compare, only these policies (comma-separated; their oracle is run too):
+    /// constant_only, adaptive, learned, oracle, adaptive_with_model, learned_with_model,
+    /// oracle_with_model.
+    #[arg(long, value_delimiter = ',', requires = "compare", value_name = "POLICY,…")]
+    pub policies: Vec<sim::Policy>,
     /// Seeds for --compare: 1, 2, …, N.
     #[arg(long, default_value_t = 10, requires = "compare", value_parser = clap::value_parser!(u64).range(2..=10_000))]
     pub seeds: u64,
@@ -116,8 +123,18 @@ pub fn run(args: &SimulateArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let mut feedback = builder(&args.common)?.build()?;
-    let mut host = Host::new(HostConfig::seeded(args.seed))?;
+    let mut builder = builder(&args.common)?;
+    if builder.config().selector.kind == SelectorKind::Learned {
+        // The scenario's attribute is what a learned selector on it is meant to read.
+        let attributes = &mut builder.config_mut().selector.learned.attributes;
+        for a in args.scenario.attributes() {
+            if !attributes.iter().any(|x| x == a) {
+                attributes.push((*a).to_owned());
+            }
+        }
+    }
+    let mut feedback = builder.build()?;
+    let mut host = Host::new(args.scenario.host(args.seed))?;
     let options = RunOptions {
         // Every step up to 200,000 points: the plot folds them into min–max columns.
         trace_every: if args.plot.is_some() {
@@ -160,6 +177,7 @@ pub fn run(args: &SimulateArgs) -> Result<ExitCode> {
             "{}",
             text_summary(
                 &out.summary,
+                args.scenario,
                 args.seed,
                 elapsed,
                 feedback.config().quality.min_samples
@@ -193,11 +211,17 @@ fn pct(x: f64) -> String {
     format!("{:.1}%", 100.0 * x)
 }
 
-fn text_summary(s: &RunSummary, seed: u64, elapsed: Duration, min_samples: u64) -> String {
+fn text_summary(
+    s: &RunSummary,
+    scenario: sim::Scenario,
+    seed: u64,
+    elapsed: Duration,
+    min_samples: u64,
+) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "Simulated {} steps (host seed {seed}) in {:.2} s\n",
+        "Simulated {} steps (scenario {scenario}, host seed {seed}) in {:.2} s\n",
         s.steps,
         elapsed.as_secs_f64()
     );
@@ -267,6 +291,41 @@ fn text_summary(s: &RunSummary, seed: u64, elapsed: Duration, min_samples: u64) 
             .collect();
         let _ = writeln!(o, "  weights: {}", weights.join(", "));
     }
+    let c = &q.calibration;
+    match (c.r_squared(), c.rmse()) {
+        (Some(r2), Some(rmse)) => {
+            let _ = writeln!(
+                o,
+                "  out-of-sample R² {r2:.3} (RMSE {rmse:.4}) over {} predictions, each made before its outcome",
+                c.scored
+            );
+        }
+        _ => {
+            let _ = writeln!(o, "  out-of-sample R²: not enough predictions yet");
+        }
+    }
+    if let Some(arms) = &s.learned {
+        let _ = writeln!(o, "{}", arms_text(arms));
+    }
+    o
+}
+
+/// The learned selector's arms as a table.
+pub(crate) fn arms_text(arms: &[ArmStatus]) -> String {
+    let mut o = String::from("Learned selector (estimates in the latest context)\n");
+    let _ = writeln!(
+        o,
+        "  {:<19}{:>7}{:>11}{:>11}{:>13}{:>10}",
+        "profile", "chosen", "mean gain", "estimate", "uncertainty", "weight"
+    );
+    for a in arms {
+        let _ = writeln!(
+            o,
+            "  {:<19}{:>7}{:>11.4}{:>11.4}{:>13.4}{:>10.1}",
+            a.profile, a.explorations, a.mean_gain, a.estimate, a.uncertainty, a.effective_samples
+        );
+    }
+    o.truncate(o.trim_end().len());
     o
 }
 
@@ -274,7 +333,17 @@ fn run_compare(args: &SimulateArgs) -> Result<ExitCode> {
     // --compare conflicts with --model: every policy starts untrained.
     let (config, _) = load(&args.common)?;
     let seeds: Vec<u64> = (1..=args.seeds).collect();
-    let comparison = sim::compare(&config, &seeds, args.steps)?;
+    let comparison = sim::compare(
+        &config,
+        args.scenario,
+        if args.policies.is_empty() {
+            &sim::Policy::ALL
+        } else {
+            &args.policies
+        },
+        &seeds,
+        args.steps,
+    )?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&comparison)?);
     } else {
@@ -287,34 +356,71 @@ fn compare_text(c: &Comparison) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "Compared policies over {} seeds × {} steps (the same seeds for each)\n",
+        "Compared policies on scenario {} ({}) over {} seeds × {} steps (the same seeds for each)\n",
+        c.scenario,
+        c.scenario.describe(),
         c.seeds.len(),
         c.steps
     );
     let _ = writeln!(
         o,
-        "  {:<21}{:>24}{:>14}{:>11}{:>12}{:>12}",
+        "  {:<21}{:>24}{:>11}{:>14}{:>11}{:>11}{:>12}{:>9}",
         "policy",
         "cumulative gain (95% CI)",
+        "of oracle",
         "explorations",
         "mean gain",
         "low-value",
-        "emergencies"
+        "emergencies",
+        "model R²"
     );
     for r in &c.results {
         let _ = writeln!(
             o,
-            "  {:<21}{:>24}{:>14}{:>11.4}{:>12}{:>12}",
+            "  {:<21}{:>24}{:>11}{:>14}{:>11.4}{:>11}{:>12}{:>9}",
             r.policy.name(),
             format!("{:.3} ± {:.3}", r.mean_cumulative_gain, r.ci95),
+            r.share_of_oracle.map_or_else(|| "-".to_owned(), pct),
             r.explorations,
             r.mean_gain,
             pct(r.low_value_share),
-            r.emergencies
+            r.emergencies,
+            r.model_r2.map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"))
         );
     }
-    let get = |i: usize| c.results.get(i);
-    if let (Some(constant), Some(adaptive), Some(model)) = (get(0), get(1), get(2)) {
+    let _ = writeln!(
+        o,
+        "\n\"of oracle\": the share of the oracle's cumulative gain (policies with the model: of the oracle with the model)."
+    );
+    let _ = writeln!(o, "\nWhat each profile earns per exploration in each hidden context (the oracle takes the best):");
+    let _ = writeln!(
+        o,
+        "  {:<12}{:>11}{:>13}{:>19}{:>9}",
+        "context", "constant", "cosine_ramp", "exponential_decay", "pulse"
+    );
+    for (i, name) in c.oracle.contexts.iter().enumerate() {
+        let cell = |p: usize| {
+            let v = c.oracle.mean_gain[i][p];
+            let best = c.oracle.best.get(i) == Some(&p);
+            format!("{}{v:+.4}", if best { "*" } else { " " })
+        };
+        let _ = writeln!(
+            o,
+            "  {:<12}{:>11}{:>13}{:>19}{:>9}",
+            name,
+            cell(0),
+            cell(1),
+            cell(2),
+            cell(3)
+        );
+    }
+    let find = |p: sim::Policy| c.results.iter().find(|r| r.policy == p);
+    let (constant, adaptive, model) = (
+        find(sim::Policy::ConstantOnly),
+        find(sim::Policy::Adaptive),
+        find(sim::Policy::AdaptiveWithModel),
+    );
+    if let (Some(constant), Some(adaptive), Some(model)) = (constant, adaptive, model) {
         let _ = writeln!(o);
         let diff = adaptive.mean_cumulative_gain - constant.mean_cumulative_gain;
         if constant.mean_cumulative_gain > f64::EPSILON {

@@ -104,8 +104,10 @@ fn grafana_queries_agree_with_the_sidecar_and_no_alert_is_pending() {
         .spawn()
         .unwrap();
     let _server = Killed(server);
-    wait_until("Prometheus answering", || {
+    // Prometheus accepts connections before it answers queries (503 until its storage is up).
+    wait_until("Prometheus ready", || {
         std::net::TcpStream::connect(&prometheus).is_ok()
+            && http(&prometheus, "GET", "/-/ready", "").0 == 200
     });
 
     // Every series is scraped before the first step, so `increase` sees the whole run.

@@ -8,13 +8,26 @@
 //! History: recorded before the core was restructured and `update_into` added, and unchanged by
 //! them; changed once since, on purpose, when a duplicate key's error began to give the byte
 //! offset of the repeated key instead of the object's (the lines and decisions are the same).
+//! When the quality gate became on by default and `adjust_down` 1, the digest was kept under a
+//! config that pins the earlier defaults (so the rules themselves are shown unchanged), and the
+//! new defaults and the learned selector got digests of their own.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::fmt::Write as _;
 use std::process::Command;
 
-/// Lines written, lines with a decision, and the FNV-1a 64 digest of the whole output.
+/// Lines written, lines with a decision, and the FNV-1a 64 digest of the whole output, under
+/// the defaults before the gate was turned on.
 const EXPECTED: (usize, usize, u64) = (200_000, 198_795, 16_985_852_414_016_797_578);
+
+/// The earlier defaults of the keys whose defaults changed.
+const EARLIER_DEFAULTS: &str = "[quality]\nmin_predicted_gain = false\nadjust_down = 0.7\n";
+
+/// The same under today's defaults.
+const EXPECTED_DEFAULTS: (usize, usize, u64) = (200_000, 198_795, 666_190_756_211_825_851);
+
+/// The same with the learned selector.
+const EXPECTED_LEARNED: (usize, usize, u64) = (200_000, 198_795, 15_344_852_850_103_778_916);
 
 /// A small, self-contained generator, so the stream does not move when the simulator does.
 struct SplitMix(u64);
@@ -85,14 +98,17 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-#[test]
-fn replay_output_is_byte_identical_on_a_long_seeded_stream() {
+fn replay(config: &str) -> (usize, usize, u64) {
     let dir = tempfile::tempdir().unwrap();
     let states = dir.path().join("states.jsonl");
     let decisions = dir.path().join("decisions.jsonl");
+    let config_path = dir.path().join("crefl.toml");
     std::fs::write(&states, stream()).unwrap();
+    std::fs::write(&config_path, config).unwrap();
     let o = Command::new(env!("CARGO_BIN_EXE_crefl"))
-        .args(["replay", "--skip-invalid", "--states"])
+        .args(["replay", "--skip-invalid", "--config"])
+        .arg(&config_path)
+        .arg("--states")
         .arg(&states)
         .arg("--out")
         .arg(&decisions)
@@ -105,9 +121,28 @@ fn replay_output_is_byte_identical_on_a_long_seeded_stream() {
         .split(|b| *b == b'\n')
         .filter(|l| l.starts_with(b"{\"action\""))
         .count();
-    let got = (lines, with_decision, fnv1a(&out));
+    (lines, with_decision, fnv1a(&out))
+}
+
+#[test]
+fn replay_output_is_byte_identical_on_a_long_seeded_stream() {
     assert_eq!(
-        got, EXPECTED,
+        replay(EARLIER_DEFAULTS),
+        EXPECTED,
         "replay output changed: (lines, decisions, digest)"
+    );
+    assert_eq!(
+        replay(""),
+        EXPECTED_DEFAULTS,
+        "replay output under the defaults changed: (lines, decisions, digest)"
+    );
+}
+
+#[test]
+fn replay_with_the_learned_selector_is_byte_identical_on_a_long_seeded_stream() {
+    assert_eq!(
+        replay("[selector]\nkind = \"learned\"\n"),
+        EXPECTED_LEARNED,
+        "replay output with the learned selector changed: (lines, decisions, digest)"
     );
 }

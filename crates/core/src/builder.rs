@@ -10,6 +10,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 
 use crate::config::Config;
 use crate::engine::CreativeLoop;
+use crate::learned::{LearnedSelector, SelectorKind};
 use crate::policy::{DefaultSelector, GainPredictor, ModelPredictor, ProfileSelector};
 use crate::snapshot::{check_state, LoopState, Snapshot, SNAPSHOT_FORMAT};
 use crate::Error;
@@ -27,6 +28,7 @@ pub struct LoopBuilder {
     predictor: Option<Box<dyn GainPredictor>>,
     model: Option<QualityModel>,
     resume: Option<(LoopState, Xoshiro256PlusPlus)>,
+    learned: Option<LearnedSelector>,
     snapshot_format: Option<u32>,
 }
 
@@ -52,6 +54,7 @@ impl LoopBuilder {
             predictor: None,
             model: None,
             resume: None,
+            learned: None,
             snapshot_format: None,
         }
     }
@@ -65,6 +68,7 @@ impl LoopBuilder {
         builder.snapshot_format = Some(format);
         builder.model = Some(snapshot.model);
         builder.resume = Some((snapshot.state, snapshot.rng));
+        builder.learned = snapshot.learned;
         builder
     }
 
@@ -72,6 +76,12 @@ impl LoopBuilder {
     #[must_use]
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The configuration, to adjust before `build` (it is validated then).
+    #[must_use]
+    pub fn config_mut(&mut self) -> &mut Config {
+        &mut self.config
     }
 
     /// Replaces the profile selector.
@@ -153,7 +163,20 @@ impl LoopBuilder {
             None => None,
         };
         check_state(&state, &config)?;
+        let learned = match (config.selector.kind, self.learned) {
+            (SelectorKind::Default, _) => None,
+            (SelectorKind::Learned, Some(mut restored)) => {
+                restored.check_restored(&config.selector.learned, self.registry.names())?;
+                Some(restored)
+            }
+            (SelectorKind::Learned, None) => Some(LearnedSelector::new(
+                config.selector.learned.clone(),
+                config.emergency_lambda,
+                self.registry.names(),
+            )?),
+        };
         Ok(CreativeLoop {
+            learned,
             default_selector: DefaultSelector::new(config.selector.clone()),
             config,
             registry: self.registry,

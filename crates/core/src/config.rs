@@ -3,6 +3,7 @@
 //! In files (TOML or JSON) the loop's keys sit at the top level, and the quality model's and the
 //! default selector's keys in tables `[quality]` and `[selector]`. Unknown keys are errors.
 
+use crate::learned::{LearnedConfig, SelectorKind};
 use crate::Error;
 
 /// How out-of-range input is treated (specification §2).
@@ -105,6 +106,9 @@ impl Default for Config {
     }
 }
 
+/// The quality gate's default threshold: explorations predicted to gain less are refused.
+pub const DEFAULT_GATE: f64 = 0.03;
+
 /// Settings of the quality model and how its predictions act on explorations.
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -120,8 +124,10 @@ pub struct QualityConfig {
     /// duration, experience; intercept 0) or 7 (with the intercept). None = zero.
     #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub feature_weights: Option<Vec<f64>>,
-    /// Quality gate: refuse explorations predicted below this (off by default; in [−1, 1]).
-    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    /// Quality gate: refuse explorations predicted below this (0.03; in [−1, 1]); `None`
+    /// turns the gate off (`false` in TOML, `null` or `false` in JSON). See
+    /// `docs/quality-model.md` for why the gate is on by default.
+    #[cfg_attr(feature = "serde", serde(with = "gate_serde"))]
     pub min_predicted_gain: Option<f64>,
     /// Share of gate-refusal episodes let through anyway (0.1; in [0, 1]).
     pub gate_exploration_rate: f64,
@@ -129,7 +135,8 @@ pub struct QualityConfig {
     pub adjust_below: f64,
     /// Above this prediction the base factor is scaled by `adjust_up` (0.5; ≥ `adjust_below`).
     pub adjust_above: f64,
-    /// Scale for poor predictions (0.7; > 0).
+    /// Scale for poor predictions (1, no scaling; > 0). Scaling poor explorations down
+    /// lowered the gain on every simulated host (`docs/quality-model.md`).
     pub adjust_down: f64,
     /// Scale for good predictions (1.2; > 0).
     pub adjust_up: f64,
@@ -148,11 +155,11 @@ impl Default for QualityConfig {
             regularization: model.regularization,
             window: model.window,
             feature_weights: None,
-            min_predicted_gain: None,
+            min_predicted_gain: Some(DEFAULT_GATE),
             gate_exploration_rate: 0.1,
             adjust_below: 0.1,
             adjust_above: 0.5,
-            adjust_down: 0.7,
+            adjust_down: 1.0,
             adjust_up: 1.2,
             factor_min: 0.1,
             factor_max: 0.9,
@@ -160,11 +167,17 @@ impl Default for QualityConfig {
     }
 }
 
-/// Thresholds and parameters of the default profile selector (specification §6).
+/// Which selector chooses profiles, the default selector's thresholds and parameters
+/// (specification §6), and the learned selector's settings.
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
 pub struct SelectorConfig {
+    /// `default` (fixed thresholds) or `learned` (a bandit that learns which profile pays;
+    /// `docs/learning.md`). A custom selector set in code replaces either.
+    pub kind: SelectorKind,
+    /// The learned selector's settings (`[selector.learned]`).
+    pub learned: LearnedConfig,
     /// Volatility above this picks `exponential_decay` (0.7).
     pub volatile_above: f64,
     /// Novelty below this picks `pulse` (0.3).
@@ -186,6 +199,8 @@ pub struct SelectorConfig {
 impl Default for SelectorConfig {
     fn default() -> Self {
         Self {
+            kind: SelectorKind::Default,
+            learned: LearnedConfig::default(),
             volatile_above: 0.7,
             pulse_below: 0.3,
             ramp_band: [0.4, 0.7],
@@ -228,10 +243,48 @@ mod plateau_serde {
     }
 }
 
-struct Check(Result<(), Error>);
+#[cfg(feature = "serde")]
+mod gate_serde {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        Threshold(f64),
+        Flag(bool),
+    }
+
+    #[allow(clippy::ref_option)]
+    pub fn serialize<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(g) => Repr::Threshold(*g).serialize(s),
+            None => Repr::Flag(false).serialize(s),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        match Option::<Repr>::deserialize(d)? {
+            Some(Repr::Threshold(g)) => Ok(Some(g)),
+            None | Some(Repr::Flag(false)) => Ok(None),
+            Some(Repr::Flag(true)) => Err(serde::de::Error::custom(
+                "quality.min_predicted_gain: give a threshold gain, or false to turn the gate off",
+            )),
+        }
+    }
+}
+
+pub(crate) struct Check(Result<(), Error>);
 
 impl Check {
-    fn rule(&mut self, key: &'static str, ok: bool, expected: &str) {
+    pub(crate) fn new() -> Self {
+        Self(Ok(()))
+    }
+
+    pub(crate) fn into_result(self) -> Result<(), Error> {
+        self.0
+    }
+
+    pub(crate) fn rule(&mut self, key: &'static str, ok: bool, expected: &str) {
         if self.0.is_ok() && !ok {
             self.0 = Err(Error::InvalidConfig {
                 key,
@@ -408,6 +461,7 @@ impl QualityConfig {
 
 impl SelectorConfig {
     fn check(&self, c: &mut Check) {
+        self.learned.check(c);
         c.unit("selector.volatile_above", self.volatile_above);
         c.unit("selector.pulse_below", self.pulse_below);
         c.unit("selector.ramp_band", self.ramp_band[0]);

@@ -69,6 +69,7 @@ mod events;
 mod health;
 mod history;
 mod json;
+mod learned;
 mod metrics;
 mod policy;
 mod records;
@@ -79,7 +80,7 @@ mod trend;
 mod validate;
 
 pub use builder::LoopBuilder;
-pub use config::{Config, InputMode, QualityConfig, SelectorConfig};
+pub use config::{Config, InputMode, QualityConfig, SelectorConfig, DEFAULT_GATE};
 pub use decision::{
     Action, Decision, ExplorationInfo, Mode, Outcome, OutcomeKind, Reason, Trigger,
 };
@@ -88,7 +89,11 @@ pub use events::Event;
 pub use health::{Health, HealthReason, HealthStatus};
 pub use history::{HistoryRecord, PretrainReport, SkippedRecord};
 pub use json::{ReadError, ReadState};
-pub use metrics::{Counters, Metrics, QualityStatus, RecentStats, Trend};
+pub use learned::{
+    ArmStatus, ContextFeature, LearnedConfig, LearnedSelector, SelectorKind, Strategy, MAX_ATTRIBUTES,
+    MAX_ATTRIBUTE_VALUES,
+};
+pub use metrics::{Calibration, Counters, Metrics, QualityStatus, RecentStats, Trend};
 pub use policy::{
     ConstantSelector, DefaultSelector, GainPredictor, ModelPredictor, NoPredictor, Prediction,
     PredictionContext, ProfileSelector, Selection, SelectionContext, Tag,

@@ -3,6 +3,7 @@
 use creative_feedback_quality::Features;
 
 use crate::decision::Mode;
+use crate::learned::ArmStatus;
 use crate::records::CurrentExploration;
 
 /// The loop's counters.
@@ -73,6 +74,53 @@ pub struct Trend {
     pub aesthetic_score: f64,
 }
 
+/// How well the gain predictions made at exploration starts matched the gains that followed:
+/// every prediction is scored against an outcome it had not seen, so this is out of sample.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default))]
+pub struct Calibration {
+    /// Ended explorations (not aborted) that had a prediction.
+    pub scored: u64,
+    /// Σ gain.
+    pub sum_gain: f64,
+    /// Σ gain².
+    pub sum_gain_squared: f64,
+    /// Σ (gain − prediction)².
+    pub sum_squared_error: f64,
+}
+
+impl Calibration {
+    /// Scores one prediction against its outcome.
+    pub fn score(&mut self, predicted: f64, gain: f64) {
+        if predicted.is_finite() && gain.is_finite() {
+            self.scored += 1;
+            self.sum_gain += gain;
+            self.sum_gain_squared += gain * gain;
+            self.sum_squared_error += (gain - predicted) * (gain - predicted);
+        }
+    }
+
+    /// R² = 1 − Σ(gain − prediction)² / Σ(gain − mean gain)²: 1 is perfect, 0 is no better
+    /// than always predicting the mean, below 0 is worse. `None` before two scored outcomes or
+    /// when every gain was the same.
+    #[must_use]
+    pub fn r_squared(&self) -> Option<f64> {
+        if self.scored < 2 {
+            return None;
+        }
+        let n = self.scored as f64;
+        let total = self.sum_gain_squared - self.sum_gain * self.sum_gain / n;
+        (total > 0.0).then(|| 1.0 - self.sum_squared_error / total)
+    }
+
+    /// Root mean squared error of the predictions; `None` before any.
+    #[must_use]
+    pub fn rmse(&self) -> Option<f64> {
+        (self.scored > 0).then(|| (self.sum_squared_error / self.scored as f64).sqrt())
+    }
+}
+
 /// The quality model's status.
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -85,6 +133,14 @@ pub struct QualityStatus {
     pub can_predict: bool,
     /// The weights predictions use now.
     pub weights: Features,
+    /// The predictions' out-of-sample fit so far.
+    pub calibration: Calibration,
+    /// `calibration`'s R², when defined.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub out_of_sample_r2: Option<f64>,
 }
 
 /// A snapshot of the loop's metrics (the guide's `get_creative_metrics()`).
@@ -125,11 +181,31 @@ pub struct Metrics {
     pub current_exploration: Option<CurrentExploration>,
     /// The quality model.
     pub quality: QualityStatus,
+    /// The learned selector's arms, when `[selector] kind = "learned"`.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub learned: Option<Vec<ArmStatus>>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn r_squared_is_one_for_perfect_predictions_and_zero_for_the_mean() {
+        let mut perfect = Calibration::default();
+        let mut mean = Calibration::default();
+        for g in [0.1, 0.3, -0.2] {
+            perfect.score(g, g);
+            mean.score(0.2 / 3.0, g);
+        }
+        assert_eq!(perfect.r_squared(), Some(1.0));
+        assert!(mean.r_squared().is_some_and(|r| r.abs() < 1e-12));
+        assert_eq!(Calibration::default().r_squared(), None);
+        assert_eq!(perfect.rmse(), Some(0.0));
+    }
 
     #[test]
     fn success_rate_is_zero_without_endings() {

@@ -11,17 +11,22 @@
 //! check:
 //!
 //! 1. [`GainPredictor::predict`] with the features;
-//! 2. the quality gate (a refused exploration stops here: the selector is not called);
-//! 3. [`ProfileSelector::select`], whose context carries the prediction of step 1; the
-//!    [`Selection`] it returns (profile and optional [`Tag`]) travels with the exploration, on
-//!    its `exploration_started` and `exploration_ended` events and its [`ExplorationRecord`].
+//! 2. the quality gate (a refused exploration stops here: no selector is called);
+//! 3. the learned selector, when `[selector] kind = "learned"`, builds its context and makes
+//!    its choice;
+//! 4. [`ProfileSelector::select`], whose context carries the prediction of step 1 and the
+//!    learned choice of step 3; the [`Selection`] it returns (profile and optional [`Tag`])
+//!    travels with the exploration, on its `exploration_started` and `exploration_ended`
+//!    events and its [`ExplorationRecord`]. Without a custom selector, the learned choice (or
+//!    the default selector's) is taken.
 //!
 //! When the exploration ends, however it ends (completed, pruned or aborted), exactly once:
 //!
-//! 4. the loop's own quality model learns from it (not from aborted ones);
-//! 5. [`GainPredictor::feedback`] with the [`ExplorationRecord`];
-//! 6. [`ProfileSelector::feedback`] with the same record;
-//! 7. the `exploration_ended` event is queued and the record enters the history.
+//! 5. the loop's own quality model learns from it (not from aborted ones);
+//! 6. [`GainPredictor::feedback`] with the [`ExplorationRecord`];
+//! 7. the learned selector, when configured, learns from it (whichever selector chose it);
+//! 8. [`ProfileSelector::feedback`] with the same record;
+//! 9. the `exploration_ended` event is queued and the record enters the history.
 //!
 //! Policies learn only from what the loop hands them: a policy keeps no note between `select`
 //! and `feedback`, so one policy value (behind an `Arc`) can serve many loops on many threads.
@@ -119,6 +124,9 @@ pub struct SelectionContext<'a> {
     pub features: &'a Features,
     /// The default selector, to fall back on (the guide's `super()._select_entropy_profile`).
     pub default: &'a DefaultSelector,
+    /// The learned selector's choice for this state, when `[selector] kind = "learned"`. It
+    /// learns from every ended exploration whoever chose it, so a custom selector may wrap it.
+    pub learned: Option<&'a Profile>,
 }
 
 impl SelectionContext<'_> {
@@ -126,6 +134,16 @@ impl SelectionContext<'_> {
     #[must_use]
     pub fn default_choice(&self) -> Profile {
         self.default.choose(&self.observation)
+    }
+
+    /// The configured built-in selector's choice: the learned one's when configured, else the
+    /// default one's. What a custom selector falls back to.
+    #[must_use]
+    pub fn fallback_choice(&self) -> Profile {
+        match self.learned {
+            Some(profile) => profile.clone(),
+            None => self.default_choice(),
+        }
     }
 }
 
@@ -189,21 +207,37 @@ impl DefaultSelector {
     pub fn choose(&self, obs: &Observation<'_>) -> Profile {
         let c = &self.config;
         let v = obs.values;
-        if v.volatility > c.volatile_above {
-            Profile::ExponentialDecay {
-                decay_rate: c.decay_rate_base + c.decay_rate_slope * v.volatility,
-            }
+        let name = if v.volatility > c.volatile_above {
+            "exponential_decay"
         } else if v.novelty < c.pulse_below {
-            Profile::Pulse {
-                frequency: c.pulse_frequency_base + c.pulse_frequency_slope * (1.0 - v.novelty),
-            }
+            "pulse"
         } else if c.ramp_band[0] < v.novelty && v.novelty < c.ramp_band[1] {
-            Profile::CosineRamp {
-                ramp_fraction: c.ramp_fraction,
-            }
+            "cosine_ramp"
         } else {
-            Profile::Constant
-        }
+            "constant"
+        };
+        self.profile_for(name, obs).unwrap_or(Profile::Constant)
+    }
+
+    /// A built-in profile by name with the parameters this selector gives it in this state
+    /// (the learned selector uses them too); `None` for any other name.
+    #[must_use]
+    pub fn profile_for(&self, name: &str, obs: &Observation<'_>) -> Option<Profile> {
+        let c = &self.config;
+        let v = obs.values;
+        Some(match name {
+            "exponential_decay" => Profile::ExponentialDecay {
+                decay_rate: c.decay_rate_base + c.decay_rate_slope * v.volatility,
+            },
+            "pulse" => Profile::Pulse {
+                frequency: c.pulse_frequency_base + c.pulse_frequency_slope * (1.0 - v.novelty),
+            },
+            "cosine_ramp" => Profile::CosineRamp {
+                ramp_fraction: c.ramp_fraction,
+            },
+            "constant" => Profile::Constant,
+            _ => return None,
+        })
     }
 }
 

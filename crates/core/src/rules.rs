@@ -157,7 +157,10 @@ mod tests {
 
     #[test]
     fn the_adjustment_scales_only_outside_the_band() {
-        let q = QualityConfig::default();
+        let q = QualityConfig {
+            adjust_down: 0.7,
+            ..QualityConfig::default()
+        };
         assert!((adjusted_factor(0.5, 0.0, &q) - 0.35).abs() < 1e-12);
         assert_eq!(adjusted_factor(0.5, 0.3, &q), 0.5);
         assert!((adjusted_factor(0.5, 0.9, &q) - 0.6).abs() < 1e-12);

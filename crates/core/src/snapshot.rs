@@ -9,7 +9,8 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 
 use crate::config::Config;
 use crate::decision::{Mode, Trigger};
-use crate::metrics::Counters;
+use crate::learned::LearnedSelector;
+use crate::metrics::{Calibration, Counters};
 use crate::policy::Tag;
 use crate::records::ExplorationRecord;
 use crate::state::ObservedValues;
@@ -66,6 +67,8 @@ pub(crate) struct LoopState {
     pub(crate) history: VecDeque<ExplorationRecord>,
     pub(crate) recent: VecDeque<f64>,
     pub(crate) trend: TrendWindow,
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub(crate) calibration: Calibration,
 }
 
 impl LoopState {
@@ -85,6 +88,7 @@ impl LoopState {
             history: VecDeque::with_capacity(config.history_capacity as usize),
             recent: VecDeque::with_capacity(config.recent_window as usize),
             trend: TrendWindow::with_capacity(config.trend_window),
+            calibration: Calibration::default(),
         }
     }
 }
@@ -101,9 +105,15 @@ pub struct Snapshot {
     pub(crate) state: LoopState,
     pub(crate) model: QualityModel,
     pub(crate) rng: Xoshiro256PlusPlus,
+    /// The learned selector's state, when the loop has one (absent in older snapshots).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub(crate) learned: Option<LearnedSelector>,
 }
 
-pub(crate) const SNAPSHOT_FORMAT: u32 = 1;
+pub(crate) const SNAPSHOT_FORMAT: u32 = 2;
 
 impl Snapshot {
     /// The format this version writes and reads.
@@ -143,15 +153,40 @@ impl Snapshot {
         serde_json::to_string(self).map_err(|e| Error::Json(e.to_string()))
     }
 
-    /// Reads a snapshot written by [`Snapshot::to_json`].
+    /// Reads a snapshot written by [`Snapshot::to_json`], by this version or an earlier one:
+    /// a format-1 snapshot is upgraded in place (see [`upgrade_v1`]).
     ///
     /// # Errors
     ///
     /// [`Error::Json`] for text that is not a snapshot.
     #[cfg(feature = "serde")]
     pub fn from_json(text: &str) -> Result<Self, Error> {
-        serde_json::from_str(text).map_err(|e| Error::Json(e.to_string()))
+        let mut value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| Error::Json(e.to_string()))?;
+        if value.get("format").and_then(serde_json::Value::as_u64) == Some(1) {
+            upgrade_v1(&mut value);
+        }
+        serde_json::from_value(value).map_err(|e| Error::Json(e.to_string()))
     }
+}
+
+/// Format 1 was written while the quality gate was off and `adjust_down` was 0.7 by default,
+/// and it left default-valued keys out; a format-1 snapshot keeps those old defaults, so that
+/// the restored loop decides exactly as the one that wrote it would have.
+#[cfg(feature = "serde")]
+fn upgrade_v1(value: &mut serde_json::Value) {
+    if let Some(quality) = value
+        .pointer_mut("/config/quality")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        quality
+            .entry("min_predicted_gain")
+            .or_insert(serde_json::Value::Bool(false));
+        quality
+            .entry("adjust_down")
+            .or_insert(serde_json::Value::from(0.7));
+    }
+    value["format"] = serde_json::Value::from(SNAPSHOT_FORMAT);
 }
 
 pub(crate) fn check_state(s: &LoopState, c: &Config) -> Result<(), Error> {

@@ -574,10 +574,11 @@ fn gate_lets_every_episode_through_at_rate_one() {
     config.quality.feature_weights = Some(vec![0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -0.5]);
     config.quality.min_predicted_gain = Some(0.0);
     config.quality.gate_exploration_rate = 1.0;
+    config.quality.adjust_down = 0.7;
     let mut l = new_loop(config);
     let d = step(&mut l, &State::new(0.9, 0.6));
     assert_eq!(d.action, Action::InjectEntropy);
-    // p < 0.1: b scaled by 0.7.
+    // p < 0.1: b scaled by adjust_down.
     assert!(close(d.entropy_factor, 0.66 * 1.05 * 0.85 * 0.7));
 }
 

@@ -58,13 +58,13 @@ async fn start_up_recovers_from_the_newest_valid_snapshot_and_never_starts_afres
 
     // Another format, non-UTF-8 bytes, damage: nothing to resume from, so no start.
     let mut other: serde_json::Value = serde_json::from_str(&good).unwrap();
-    other["format"] = 2.into();
+    other["format"] = 3.into();
     std::fs::write(path("snapshot.json.tmp"), other.to_string()).unwrap();
     std::fs::write(path("snapshot.prev.json"), [0xff, 0xfe, 0x00]).unwrap();
     let err = Service::start(settings.clone()).unwrap_err().to_string();
     for needle in [
         "snapshot.json:",
-        "snapshot.json.tmp: snapshot format 2, but this version reads format 1",
+        "snapshot.json.tmp: snapshot format 3, but this version reads format 2",
         "snapshot.prev.json: not UTF-8 text",
         "--fresh",
     ] {

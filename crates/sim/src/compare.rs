@@ -1,12 +1,15 @@
 //! Running the same seeds under several policies (`crefl simulate --compare`).
 
 use creative_feedback_core::{
-    Config, ConstantSelector, CreativeLoop, DefaultSelector, ModelPredictor, NoPredictor,
+    Calibration, Config, ConstantSelector, CreativeLoop, DefaultSelector, ModelPredictor, NoPredictor,
+    SelectorKind,
 };
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
-use crate::host::{Host, HostConfig};
+use crate::host::Host;
+use crate::oracle::OracleTable;
 use crate::run::{run, RunOptions};
+use crate::scenario::Scenario;
 use crate::{Error, LOW_VALUE_GAIN};
 
 /// A policy to compare.
@@ -21,11 +24,28 @@ pub enum Policy {
     /// Adaptive profiles with the quality model adjusting explorations and its gate refusing
     /// those predicted below [`LOW_VALUE_GAIN`] (unless the config sets its own threshold).
     AdaptiveWithModel,
+    /// The learned selector (`[selector] kind = "learned"`, reading the scenario's
+    /// attributes), no quality model.
+    Learned,
+    /// The learned selector with the quality model and gate as in `adaptive_with_model`.
+    LearnedWithModel,
+    /// The oracle: the measured best profile of the hidden context, no quality model.
+    Oracle,
+    /// The oracle with the quality model and gate as in `adaptive_with_model`.
+    OracleWithModel,
 }
 
 impl Policy {
     /// Every policy, in report order.
-    pub const ALL: [Self; 3] = [Self::ConstantOnly, Self::Adaptive, Self::AdaptiveWithModel];
+    pub const ALL: [Self; 7] = [
+        Self::ConstantOnly,
+        Self::Adaptive,
+        Self::Learned,
+        Self::Oracle,
+        Self::AdaptiveWithModel,
+        Self::LearnedWithModel,
+        Self::OracleWithModel,
+    ];
 
     /// The policy's name in reports.
     #[must_use]
@@ -34,34 +54,86 @@ impl Policy {
             Self::ConstantOnly => "constant_only",
             Self::Adaptive => "adaptive",
             Self::AdaptiveWithModel => "adaptive_with_model",
+            Self::Learned => "learned",
+            Self::LearnedWithModel => "learned_with_model",
+            Self::Oracle => "oracle",
+            Self::OracleWithModel => "oracle_with_model",
         }
     }
 
-    /// A loop following this policy over `config`.
+    /// Whether the policy uses the quality model and its gate.
+    #[must_use]
+    pub fn with_model(self) -> bool {
+        matches!(
+            self,
+            Self::AdaptiveWithModel | Self::LearnedWithModel | Self::OracleWithModel
+        )
+    }
+
+    /// The oracle this policy is measured against: [`Policy::OracleWithModel`] for policies
+    /// with the model, [`Policy::Oracle`] for the others.
+    #[must_use]
+    pub fn reference(self) -> Self {
+        if self.with_model() {
+            Self::OracleWithModel
+        } else {
+            Self::Oracle
+        }
+    }
+
+    /// A loop following this policy over `config` on `host` (the oracle reads its hidden
+    /// context through a probe; `oracle` says which profile pays best in each).
     ///
     /// # Errors
     ///
     /// [`Error::Loop`] when the config is invalid.
-    pub fn build(self, config: &Config) -> Result<CreativeLoop, Error> {
+    pub fn build(
+        self,
+        config: &Config,
+        scenario: Scenario,
+        host: &Host,
+        oracle: &OracleTable,
+    ) -> Result<CreativeLoop, Error> {
         let mut config = config.clone();
-        let builder = match self {
-            Self::ConstantOnly => CreativeLoop::builder(config)
-                .selector(ConstantSelector)
-                .predictor(NoPredictor),
-            Self::Adaptive => {
-                let selector = DefaultSelector::new(config.selector.clone());
-                CreativeLoop::builder(config)
-                    .selector(selector)
-                    .predictor(NoPredictor)
-            }
-            Self::AdaptiveWithModel => {
-                if config.quality.min_predicted_gain.is_none() {
-                    config.quality.min_predicted_gain = Some(LOW_VALUE_GAIN);
+        if self.with_model() && config.quality.min_predicted_gain.is_none() {
+            config.quality.min_predicted_gain = Some(LOW_VALUE_GAIN);
+        }
+        if matches!(self, Self::Learned | Self::LearnedWithModel) {
+            config.selector.kind = SelectorKind::Learned;
+            let attributes = &mut config.selector.learned.attributes;
+            for a in scenario.attributes() {
+                if !attributes.iter().any(|x| x == a) {
+                    attributes.push((*a).to_owned());
                 }
-                CreativeLoop::builder(config).predictor(ModelPredictor)
             }
+        } else {
+            config.selector.kind = SelectorKind::Default;
+        }
+        let selector = DefaultSelector::new(config.selector.clone());
+        let builder = CreativeLoop::builder(config);
+        let builder = match self {
+            Self::ConstantOnly => builder.selector(ConstantSelector),
+            Self::Adaptive | Self::AdaptiveWithModel => builder.selector(selector),
+            Self::Learned | Self::LearnedWithModel => builder,
+            Self::Oracle | Self::OracleWithModel => builder.selector(oracle.selector(host.probe())),
+        };
+        let builder = if self.with_model() {
+            builder.predictor(ModelPredictor)
+        } else {
+            builder.predictor(NoPredictor)
         };
         Ok(builder.build()?)
+    }
+}
+
+impl std::str::FromStr for Policy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL.into_iter().find(|p| p.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = Self::ALL.iter().map(|p| p.name()).collect();
+            format!("unknown policy `{s}`; expected one of {}", names.join(", "))
+        })
     }
 }
 
@@ -85,12 +157,22 @@ pub struct PolicyResult {
     pub mean_gain: f64,
     /// Emergency entries over all seeds.
     pub emergencies: u64,
+    /// Mean cumulative gain as a share of the reference oracle's ([`Policy::reference`]);
+    /// `None` when the oracle does not gain.
+    pub share_of_oracle: Option<f64>,
+    /// The quality model's out-of-sample R² over all seeds' predictions (policies with the
+    /// model only).
+    pub model_r2: Option<f64>,
 }
 
 /// The comparison of every policy on the same seeds.
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Comparison {
+    /// The host.
+    pub scenario: Scenario,
+    /// What each profile earns in each hidden context, measured on the same seeds.
+    pub oracle: OracleTable,
     /// Steps per run.
     pub steps: u64,
     /// The seeds (each seeds both the host and the loop).
@@ -118,59 +200,95 @@ pub fn mean_ci95(values: &[f64]) -> Result<(f64, f64), Error> {
     Ok((mean, t * (var / nf).sqrt()))
 }
 
-/// Runs every policy on every seed for `steps` steps.
+/// Runs each policy on every seed for `steps` steps on the scenario's host, after measuring
+/// the oracle's table on the same seeds.
 ///
 /// # Errors
 ///
 /// [`Error::TooFewSeeds`] with fewer than two seeds; [`Error::Loop`] for an invalid config.
-pub fn compare(config: &Config, seeds: &[u64], steps: u64) -> Result<Comparison, Error> {
+pub fn compare(
+    config: &Config,
+    scenario: Scenario,
+    policies: &[Policy],
+    seeds: &[u64],
+    steps: u64,
+) -> Result<Comparison, Error> {
     if seeds.len() < 2 {
         return Err(Error::TooFewSeeds(seeds.len()));
     }
+    let oracle = OracleTable::measure(scenario, config, seeds, steps)?;
     let mut results = Vec::new();
-    for policy in Policy::ALL {
-        let (mut gains, mut ended, mut low, mut total_gain, mut emergencies) =
-            (Vec::new(), 0u64, 0.0, 0.0, 0u64);
-        for &seed in seeds {
-            let mut cfg = config.clone();
-            cfg.seed = seed;
-            let mut feedback = policy.build(&cfg)?;
-            let mut host = Host::new(HostConfig::seeded(seed))?;
-            let out = run(
-                &mut feedback,
-                &mut host,
-                steps,
-                RunOptions::default(),
-                |_| {},
-            );
-            let s = out.summary;
-            let n = s.completed + s.pruned + s.aborted;
-            gains.push(s.cumulative_gain);
-            ended += n;
-            low += s.low_value_share * n as f64;
-            total_gain += s.cumulative_gain;
-            emergencies += s.emergencies;
-        }
-        let (mean, ci) = mean_ci95(&gains)?;
-        results.push(PolicyResult {
-            policy,
-            cumulative_gains: gains,
-            mean_cumulative_gain: mean,
-            ci95: ci,
-            explorations: ended,
-            low_value_share: if ended == 0 { 0.0 } else { low / ended as f64 },
-            mean_gain: if ended == 0 {
-                0.0
-            } else {
-                total_gain / ended as f64
-            },
-            emergencies,
-        });
+    for &policy in policies {
+        results.push(run_policy(config, scenario, policy, seeds, steps, &oracle)?);
+    }
+    for i in 0..results.len() {
+        let reference = results[i].policy.reference();
+        let oracle_gain = match results.iter().find(|r| r.policy == reference) {
+            Some(r) => r.mean_cumulative_gain,
+            None => run_policy(config, scenario, reference, seeds, steps, &oracle)?
+                .mean_cumulative_gain,
+        };
+        results[i].share_of_oracle =
+            (oracle_gain > 0.0).then(|| results[i].mean_cumulative_gain / oracle_gain);
     }
     Ok(Comparison {
+        scenario,
+        oracle,
         steps,
         seeds: seeds.to_vec(),
         results,
+    })
+}
+
+fn run_policy(
+    config: &Config,
+    scenario: Scenario,
+    policy: Policy,
+    seeds: &[u64],
+    steps: u64,
+    oracle: &OracleTable,
+) -> Result<PolicyResult, Error> {
+    let (mut gains, mut ended, mut low, mut total_gain, mut emergencies) =
+        (Vec::new(), 0u64, 0.0, 0.0, 0u64);
+    let mut calibration = Calibration::default();
+    for &seed in seeds {
+        let mut cfg = config.clone();
+        cfg.seed = seed;
+        let mut host = Host::new(scenario.host(seed))?;
+        let mut feedback = policy.build(&cfg, scenario, &host, oracle)?;
+        let out = run(
+            &mut feedback,
+            &mut host,
+            steps,
+            RunOptions::default(),
+            |_| {},
+        );
+        let s = out.summary;
+        let n = s.completed + s.pruned + s.aborted;
+        gains.push(s.cumulative_gain);
+        ended += n;
+        low += s.low_value_share * n as f64;
+        total_gain += s.cumulative_gain;
+        emergencies += s.emergencies;
+        let c = s.quality.calibration;
+        calibration.scored += c.scored;
+        calibration.sum_gain += c.sum_gain;
+        calibration.sum_gain_squared += c.sum_gain_squared;
+        calibration.sum_squared_error += c.sum_squared_error;
+    }
+    let (mean, ci) = mean_ci95(&gains)?;
+    let per = |x: f64| if ended == 0 { 0.0 } else { x / ended as f64 };
+    Ok(PolicyResult {
+        policy,
+        cumulative_gains: gains,
+        mean_cumulative_gain: mean,
+        ci95: ci,
+        explorations: ended,
+        low_value_share: per(low),
+        mean_gain: per(total_gain),
+        emergencies,
+        share_of_oracle: None,
+        model_r2: calibration.r_squared(),
     })
 }
 

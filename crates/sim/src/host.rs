@@ -1,5 +1,8 @@
 //! The synthetic host: its hidden contexts and its equations (see `docs/simulator.md`).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use creative_feedback_core::{Action, Decision, State};
 use rand_distr::{Distribution, StandardNormal};
 use rand_xoshiro::rand_core::{Rng, SeedableRng};
@@ -69,6 +72,9 @@ pub struct HostConfig {
     pub contexts: Vec<Context>,
     /// Chance per step that the hidden context changes (1/3000).
     pub switch_probability: f64,
+    /// When set, the host reports the hidden context's name under this attribute (the
+    /// `attribute` scenario); otherwise the context shows only through its effects.
+    pub context_attribute: Option<&'static str>,
     /// The coefficients of the host's equations.
     pub dynamics: Dynamics,
 }
@@ -138,6 +144,7 @@ impl Default for HostConfig {
             seed: 0,
             contexts: default_contexts(),
             switch_probability: 1.0 / 3000.0,
+            context_attribute: None,
             dynamics: Dynamics::default(),
         }
     }
@@ -224,6 +231,21 @@ pub struct Host {
     aesthetic: f64,
     volatility: f64,
     lambda: f64,
+    /// The current context for an oracle policy, shared with every [`ContextProbe`].
+    probe: Arc<AtomicUsize>,
+}
+
+/// A window on the host's hidden context, for an oracle policy that is allowed to cheat
+/// (a learning policy must not). Clones of the host share it.
+#[derive(Debug, Clone)]
+pub struct ContextProbe(Arc<AtomicUsize>);
+
+impl ContextProbe {
+    /// The index of the host's current context.
+    #[must_use]
+    pub fn context(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 fn affinity_index(profile: &str) -> Option<usize> {
@@ -261,7 +283,14 @@ impl Host {
             aesthetic,
             volatility,
             lambda,
+            probe: Arc::new(AtomicUsize::new(context)),
         })
+    }
+
+    /// A probe that reads the hidden context as it changes (for the oracle policy).
+    #[must_use]
+    pub fn probe(&self) -> ContextProbe {
+        ContextProbe(Arc::clone(&self.probe))
     }
 
     /// The settings.
@@ -273,9 +302,13 @@ impl Host {
     /// What the host reports this step.
     #[must_use]
     pub fn observe(&self) -> State {
-        State::new(self.novelty, self.aesthetic)
+        let state = State::new(self.novelty, self.aesthetic)
             .with_volatility(self.volatility)
-            .with_lambda_max(self.lambda)
+            .with_lambda_max(self.lambda);
+        match self.config.context_attribute {
+            Some(key) => state.with_attribute(key, self.config.contexts[self.context].name),
+            None => state,
+        }
     }
 
     /// The hidden truth (for tests and reports only).
@@ -304,6 +337,7 @@ impl Host {
             let others = self.config.contexts.len() as u64 - 1;
             let jump = 1 + (self.rng.next_u64() % others) as usize;
             self.context = (self.context + jump) % self.config.contexts.len();
+            self.probe.store(self.context, Ordering::Relaxed);
         }
         let cfg_ctx = &self.config.contexts[self.context];
         let (tolerance, novelty_mean, volatility_mean) = (

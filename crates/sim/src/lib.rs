@@ -31,10 +31,14 @@
 
 mod compare;
 mod host;
+mod oracle;
 mod run;
+mod scenario;
 
 pub use compare::{compare, mean_ci95, Comparison, Policy, PolicyResult};
-pub use host::{default_contexts, Context, Dynamics, Host, HostConfig, HostTruth};
+pub use host::{default_contexts, Context, ContextProbe, Dynamics, Host, HostConfig, HostTruth};
+pub use oracle::{FixedSelector, OracleSelector, OracleTable, ORACLE_PROFILES};
+pub use scenario::{domain_contexts, Scenario, DOMAIN_ATTRIBUTE};
 pub use run::{
     recorded_states, run, run_with_events, ModeShare, ProfileStats, RunOptions, RunOutput,
     RunSummary, TracePoint, LOW_VALUE_GAIN,

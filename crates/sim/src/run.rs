@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use creative_feedback_core::{
-    CreativeLoop, Event, ExplorationRecord, Mode, OutcomeKind, QualityStatus,
+    ArmStatus, CreativeLoop, Event, ExplorationRecord, Mode, OutcomeKind, QualityStatus,
 };
 
 use crate::host::Host;
@@ -73,6 +73,12 @@ pub struct RunSummary {
     pub profiles: Vec<ProfileStats>,
     /// The quality model at the end.
     pub quality: QualityStatus,
+    /// The learned selector's arms at the end, when the loop has one.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub learned: Option<Vec<ArmStatus>>,
 }
 
 /// One sampled point of a run, for plots.
@@ -226,6 +232,7 @@ pub fn run_with_events(
             })
             .collect(),
         quality: metrics.quality,
+        learned: metrics.learned,
     };
     RunOutput {
         summary,

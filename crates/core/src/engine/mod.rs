@@ -16,6 +16,7 @@ use crate::events::Event;
 use crate::health::{Health, HealthReason};
 use crate::history::{HistoryRecord, PretrainReport, SkippedRecord};
 use crate::json::ReadState;
+use crate::learned::LearnedSelector;
 use crate::metrics::{Counters, Metrics, QualityStatus, RecentStats};
 use crate::policy::{DefaultSelector, GainPredictor, ProfileSelector};
 use crate::records::{CurrentExploration, ExplorationRecord};
@@ -46,6 +47,7 @@ pub struct CreativeLoop {
     pub(crate) registry: ProfileRegistry,
     pub(crate) default_selector: DefaultSelector,
     pub(crate) selector: Option<Box<dyn ProfileSelector>>,
+    pub(crate) learned: Option<LearnedSelector>,
     pub(crate) predictor: Box<dyn GainPredictor>,
     pub(crate) model: QualityModel,
     pub(crate) rng: Xoshiro256PlusPlus,
@@ -96,6 +98,12 @@ impl CreativeLoop {
     #[must_use]
     pub fn model(&self) -> &QualityModel {
         &self.model
+    }
+
+    /// The learned selector, when `[selector] kind = "learned"`.
+    #[must_use]
+    pub fn learned_selector(&self) -> Option<&LearnedSelector> {
+        self.learned.as_ref()
     }
 
     /// Changes the quality model's settings online (`min_samples`, `regularization`, `window`,
@@ -197,7 +205,10 @@ impl CreativeLoop {
                 trained: self.model.is_trained(),
                 can_predict: self.model.can_predict(),
                 weights: self.model.weights(),
+                calibration: s.calibration,
+                out_of_sample_r2: s.calibration.r_squared(),
             },
+            learned: self.learned.as_ref().map(LearnedSelector::arms),
         }
     }
 
@@ -224,6 +235,7 @@ impl CreativeLoop {
             state: self.s.clone(),
             model: self.model.clone(),
             rng: self.rng.clone(),
+            learned: self.learned.clone(),
         }
     }
 

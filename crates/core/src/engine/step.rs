@@ -377,8 +377,12 @@ impl CreativeLoop {
         prediction: Prediction,
         features: &Features,
     ) -> (ResolvedProfile, Option<Tag>) {
-        let Selection { profile, tag } = match &mut self.selector {
-            Some(selector) => selector.select(&SelectionContext {
+        let learned = self
+            .learned
+            .as_mut()
+            .map(|l| l.prepare(obs, trigger, &self.default_selector, &mut self.rng));
+        let Selection { profile, tag } = match (&mut self.selector, learned) {
+            (Some(selector), learned) => selector.select(&SelectionContext {
                 observation: *obs,
                 trigger,
                 base_factor,
@@ -386,8 +390,10 @@ impl CreativeLoop {
                 prediction,
                 features,
                 default: &self.default_selector,
+                learned: learned.as_ref(),
             }),
-            None => self.default_selector.choose(obs).into(),
+            (None, Some(learned)) => learned.into(),
+            (None, None) => self.default_selector.choose(obs).into(),
         };
         let resolved = match self.registry.resolve(profile) {
             Ok(r) => r,
@@ -502,6 +508,9 @@ impl CreativeLoop {
         self.s.after.clear();
         self.active = None;
         let successful = self.account(kind, gain, &ex.features);
+        if let (Some(p), false) = (ex.predicted_gain, kind == OutcomeKind::Aborted) {
+            self.s.calibration.score(p, gain);
+        }
         let name = ex.profile.name();
         let record = ExplorationRecord {
             started_step: ex.started_step,
@@ -523,6 +532,11 @@ impl CreativeLoop {
             features: ex.features,
         };
         self.predictor.feedback(&record);
+        if let Some(learned) = &mut self.learned {
+            if !learned.learn(&record) {
+                self.s.counters.errors += 1;
+            }
+        }
         if let Some(selector) = &mut self.selector {
             selector.feedback(&record);
         }
