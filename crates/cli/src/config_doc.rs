@@ -64,12 +64,10 @@ pub const KEY_DOCS: &[(&str, &str)] = &[
 ];
 
 /// Keys that are absent by default, shown commented out with an example value.
-const OPTIONAL_EXAMPLES: &[(&str, &str)] = &[
-    (
-        "quality.feature_weights",
-        "[0.3, 0.4, -0.2, 0.5, 0.1, 0.05]",
-    ),
-];
+const OPTIONAL_EXAMPLES: &[(&str, &str)] = &[(
+    "quality.feature_weights",
+    "[0.3, 0.4, -0.2, 0.5, 0.1, 0.05]",
+)];
 
 fn doc(key: &str) -> Option<&'static str> {
     KEY_DOCS.iter().find(|(k, _)| *k == key).map(|(_, d)| *d)

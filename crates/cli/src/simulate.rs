@@ -45,7 +45,12 @@ pub struct SimulateArgs {
     /// With --compare, only these policies (comma-separated; their oracle is run too):
     /// constant_only, adaptive, learned, oracle, adaptive_with_model, learned_with_model,
     /// oracle_with_model.
-    #[arg(long, value_delimiter = ',', requires = "compare", value_name = "POLICY,…")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        requires = "compare",
+        value_name = "POLICY,…"
+    )]
     pub policies: Vec<sim::Policy>,
     /// Seeds for --compare: 1, 2, …, N.
     #[arg(long, default_value_t = 10, requires = "compare", value_parser = clap::value_parser!(u64).range(2..=10_000))]
@@ -385,7 +390,8 @@ fn compare_text(c: &Comparison) -> String {
             r.mean_gain,
             pct(r.low_value_share),
             r.emergencies,
-            r.model_r2.map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"))
+            r.model_r2
+                .map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"))
         );
     }
     let _ = writeln!(

@@ -58,8 +58,12 @@ fn the_dashboard_shows_live_data_in_headless_chromium() {
         common::skip_unless_ci("chromium and chromedriver are not installed");
         return;
     }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("crefl.toml");
+    std::fs::write(&config, "[selector]\nkind = \"learned\"\n").unwrap();
     let mut server = Command::new(env!("CARGO_BIN_EXE_crefl"))
-        .args(["serve", "--bind", "127.0.0.1:0"])
+        .args(["serve", "--bind", "127.0.0.1:0", "--config"])
+        .arg(&config)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -180,7 +184,8 @@ fn the_dashboard_shows_live_data_in_headless_chromium() {
     };
 
     let script = "return [document.getElementById('connection').textContent, document.getElementById('mode').textContent, \
-                  document.getElementById('points').textContent, document.getElementById('health').textContent];";
+                  document.getElementById('points').textContent, document.getElementById('health').textContent, \
+                  document.getElementById('arms-table').tBodies[0].rows.length, document.getElementById('r2').textContent];";
     let start = Instant::now();
     let mut last;
     let shown = loop {
@@ -199,9 +204,13 @@ fn the_dashboard_shows_live_data_in_headless_chromium() {
             .next()
             .and_then(|n| n.parse().ok())
             .unwrap_or(0);
+        let arms = last[4].as_u64().unwrap_or(0);
+        let r2 = last[5].as_str().unwrap_or("");
         if connection == "live"
             && ["stable", "exploring", "recovering", "emergency"].contains(&mode)
             && points >= 10
+            && arms == 4
+            && r2.starts_with("out-of-sample R²")
         {
             break true;
         }

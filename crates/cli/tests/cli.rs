@@ -128,10 +128,15 @@ fn exported_history_pretrains_a_model_that_simulate_and_replay_accept() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let d: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
-    let predicted = d["predicted_gain"].as_f64().expect("a trained model predicts");
+    let predicted = d["predicted_gain"]
+        .as_f64()
+        .expect("a trained model predicts");
     // The gate (on by default at 0.03) refuses what the model expects to pay less.
     if predicted < 0.03 {
-        assert_eq!((&d["action"], &d["reason"]), (&"maintain".into(), &"low_predicted_gain".into()));
+        assert_eq!(
+            (&d["action"], &d["reason"]),
+            (&"maintain".into(), &"low_predicted_gain".into())
+        );
     } else {
         assert_eq!(d["action"], "inject_entropy");
     }

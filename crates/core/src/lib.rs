@@ -90,8 +90,8 @@ pub use health::{Health, HealthReason, HealthStatus};
 pub use history::{HistoryRecord, PretrainReport, SkippedRecord};
 pub use json::{ReadError, ReadState};
 pub use learned::{
-    ArmStatus, ContextFeature, LearnedConfig, LearnedSelector, SelectorKind, Strategy, MAX_ATTRIBUTES,
-    MAX_ATTRIBUTE_VALUES,
+    ArmStatus, ContextFeature, LearnedConfig, LearnedSelector, SelectorKind, Strategy,
+    MAX_ATTRIBUTES, MAX_ATTRIBUTE_VALUES,
 };
 pub use metrics::{Calibration, Counters, Metrics, QualityStatus, RecentStats, Trend};
 pub use policy::{

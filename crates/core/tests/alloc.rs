@@ -11,7 +11,9 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use creative_feedback_core::{Action, Config, CreativeLoop, Mode, State};
+use creative_feedback_core::{
+    Action, Config, ContextFeature, CreativeLoop, Mode, SelectorKind, State,
+};
 
 struct Counting;
 
@@ -67,6 +69,27 @@ fn state(i: u64) -> State {
 fn update_allocates_nothing_in_the_steady_state() {
     let mut config = Config::default();
     config.quality.min_samples = 2;
+    steady_state_allocations(config);
+}
+
+#[test]
+fn the_learned_selector_allocates_nothing_in_the_steady_state() {
+    // Choosing (a context built, every arm scored, a draw per arm) and learning (every arm
+    // refitted) reuse their buffers once warm.
+    let mut config = Config::default();
+    config.quality.min_samples = 2;
+    config.selector.kind = SelectorKind::Learned;
+    config.selector.learned.context = vec![
+        ContextFeature::Region,
+        ContextFeature::Trigger,
+        ContextFeature::Novelty,
+        ContextFeature::RecentGains,
+        ContextFeature::RecentCompletion,
+    ];
+    steady_state_allocations(config);
+}
+
+fn steady_state_allocations(config: Config) {
     let mut l = CreativeLoop::new(config).unwrap();
     let mut i = 0u64;
     // Warm-up: fill the trend ring and see every kind of step once.

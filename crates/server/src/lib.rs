@@ -33,6 +33,7 @@
 
 mod persist;
 mod process;
+mod report;
 mod routes;
 mod serve;
 mod service;
@@ -40,6 +41,7 @@ mod service;
 use std::path::{Path, PathBuf};
 
 pub use persist::{HistoryCheck, Loaded, PersistStatus, StateDir};
+pub use report::{QualityReport, Report};
 pub use routes::router;
 pub use serve::{serve, ServeOptions, Served};
 pub use service::{

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::report::Report;
 use axum::body::Bytes;
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{DefaultBodyLimit, Query, Request, State};
@@ -12,7 +13,6 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use creative_feedback_core::{Decision, ExplorationRecord, Rejected};
-use creative_feedback_rollout::AbReport;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -211,13 +211,8 @@ async fn samples(State(service): State<Arc<Service>>) -> Json<Vec<StepSample>> {
     Json(service.samples())
 }
 
-async fn report(State(service): State<Arc<Service>>) -> Result<Json<AbReport>, ApiError> {
-    service.report().map(Json).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "no A/B experiment is configured (start with --ab)",
-        )
-    })
+async fn report(State(service): State<Arc<Service>>) -> Json<Report> {
+    Json(service.report())
 }
 
 #[derive(Deserialize)]
@@ -419,7 +414,7 @@ async fn timeout(State(limit): State<Duration>, request: Request, next: Next) ->
 /// | `GET /v1/metrics` | the metrics snapshot and the sinks' statistics |
 /// | `GET /v1/history?limit=N` | recent explorations, oldest first (default 20) |
 /// | `GET /v1/samples` | the most recent step samples (for charts that open with data) |
-/// | `GET /v1/report` | the A/B report (404 without an experiment) |
+/// | `GET /v1/report` | the quality model's out-of-sample fit, the learned selector's arms, and the A/B report (with `--ab`) |
 /// | `GET`, `PUT /v1/rollout` | the rollout percentage, `{"percent": P}` (404 without a rollout) |
 /// | `GET /metrics` | Prometheus exposition |
 /// | `GET /health/creativity` | health, mode, gain, explorations, last exploration |

@@ -8,7 +8,7 @@ use creative_feedback_core::{
     Action, Config, CreativeLoop, Decision, Event, ExplorationRecord, LoopBuilder, Metrics, Mode,
     OutcomeKind, ProfileName, QualityModel, ReadState, Rejected, State,
 };
-use creative_feedback_rollout::{AbReport, Experiment, Rollout};
+use creative_feedback_rollout::{Experiment, Rollout};
 use creative_feedback_stream::{
     envelope_json, Clock, Dispatcher, Message, PrometheusExporter, PrometheusSink, Sink, SinkError,
     SinkStats, StatsHandle, SystemClock, TracingSink,
@@ -526,10 +526,10 @@ impl Service {
             .collect()
     }
 
-    /// The A/B report, when an experiment is configured.
+    /// The A/B experiment, when configured.
     #[must_use]
-    pub fn report(&self) -> Option<AbReport> {
-        self.experiment.as_ref().map(Experiment::report)
+    pub fn experiment(&self) -> Option<&Experiment> {
+        self.experiment.as_ref()
     }
 
     /// The rollout, when configured.

@@ -143,7 +143,15 @@ async fn read_endpoints_answer() {
     let live = get(addr, "/healthz").await;
     assert_eq!((live.status, live.body.trim()), (200, "ok"));
     let report = json(&get(addr, "/v1/report").await);
-    assert_eq!(report["arms"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        report["experiment"]["arms"].as_array().map(Vec::len),
+        Some(2)
+    );
+    assert!(report["quality"]["scored"].is_u64());
+    assert!(
+        report.get("learned").is_none(),
+        "the default selector learns nothing"
+    );
     assert_eq!(get(addr, "/v1/rollout").await.status, 404);
     // The exporter records the snapshot of step 200 on its sink's task: poll until it has.
     let mut prom = get(addr, "/metrics").await;

@@ -167,7 +167,6 @@ async fn every_error_status_answers_json_with_an_error_key() {
         ),
         (401, request(addr, "POST", "/v1/update", &[], b"{}").await),
         (404, get(addr, "/no/such/route").await),
-        (404, get(addr, "/v1/report").await),
         (405, request(addr, "DELETE", "/v1/update", &auth, b"").await),
         (413, request(addr, "POST", "/v1/update", &auth, &big).await),
         (400, get(addr, "/v1/history?limit=many").await),

@@ -1,8 +1,8 @@
 //! Running the same seeds under several policies (`crefl simulate --compare`).
 
 use creative_feedback_core::{
-    Calibration, Config, ConstantSelector, CreativeLoop, DefaultSelector, ModelPredictor, NoPredictor,
-    SelectorKind,
+    Calibration, Config, ConstantSelector, CreativeLoop, DefaultSelector, ModelPredictor,
+    NoPredictor, SelectorKind,
 };
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
@@ -130,10 +130,13 @@ impl std::str::FromStr for Policy {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL.into_iter().find(|p| p.name() == s).ok_or_else(|| {
-            let names: Vec<&str> = Self::ALL.iter().map(|p| p.name()).collect();
-            format!("unknown policy `{s}`; expected one of {}", names.join(", "))
-        })
+        Self::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|p| p.name()).collect();
+                format!("unknown policy `{s}`; expected one of {}", names.join(", "))
+            })
     }
 }
 
@@ -225,8 +228,9 @@ pub fn compare(
         let reference = results[i].policy.reference();
         let oracle_gain = match results.iter().find(|r| r.policy == reference) {
             Some(r) => r.mean_cumulative_gain,
-            None => run_policy(config, scenario, reference, seeds, steps, &oracle)?
-                .mean_cumulative_gain,
+            None => {
+                run_policy(config, scenario, reference, seeds, steps, &oracle)?.mean_cumulative_gain
+            }
         };
         results[i].share_of_oracle =
             (oracle_gain > 0.0).then(|| results[i].mean_cumulative_gain / oracle_gain);

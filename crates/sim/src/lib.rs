@@ -38,11 +38,11 @@ mod scenario;
 pub use compare::{compare, mean_ci95, Comparison, Policy, PolicyResult};
 pub use host::{default_contexts, Context, ContextProbe, Dynamics, Host, HostConfig, HostTruth};
 pub use oracle::{FixedSelector, OracleSelector, OracleTable, ORACLE_PROFILES};
-pub use scenario::{domain_contexts, Scenario, DOMAIN_ATTRIBUTE};
 pub use run::{
     recorded_states, run, run_with_events, ModeShare, ProfileStats, RunOptions, RunOutput,
     RunSummary, TracePoint, LOW_VALUE_GAIN,
 };
+pub use scenario::{domain_contexts, Scenario, DOMAIN_ATTRIBUTE};
 
 /// Errors of the simulator.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -3,8 +3,7 @@
 //! profile's shape, the host's tolerance and pruning all change what an exploration returns.
 
 use creative_feedback_core::{
-    Config, CreativeLoop, Event, NoPredictor, Profile, ProfileSelector, Selection,
-    SelectionContext,
+    Config, CreativeLoop, Event, NoPredictor, Profile, ProfileSelector, Selection, SelectionContext,
 };
 
 use crate::host::{ContextProbe, Host};
@@ -104,9 +103,7 @@ impl OracleTable {
             .collect();
         let best = mean_gain
             .iter()
-            .map(|row| {
-                (0..4).fold(0, |best, p| if row[p] > row[best] { p } else { best })
-            })
+            .map(|row| (0..4).fold(0, |best, p| if row[p] > row[best] { p } else { best }))
             .collect();
         Ok(Self {
             contexts,
@@ -135,7 +132,11 @@ pub struct OracleSelector {
 
 impl ProfileSelector for OracleSelector {
     fn select(&mut self, ctx: &SelectionContext<'_>) -> Selection {
-        let name = self.best.get(self.probe.context()).copied().unwrap_or("constant");
+        let name = self
+            .best
+            .get(self.probe.context())
+            .copied()
+            .unwrap_or("constant");
         FixedSelector(name).select(ctx)
     }
 }

@@ -93,7 +93,9 @@ impl FromStr for Scenario {
         Self::ALL
             .into_iter()
             .find(|x| x.name() == s)
-            .ok_or_else(|| format!("unknown scenario `{s}`; expected current, attribute or drifting"))
+            .ok_or_else(|| {
+                format!("unknown scenario `{s}`; expected current, attribute or drifting")
+            })
     }
 }
 

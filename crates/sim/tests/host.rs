@@ -1,7 +1,9 @@
 //! The simulated host: determinism, reactions to entropy, and the hidden truth.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use creative_feedback_core::{AttributeValue, Action, Config, CreativeLoop, Decision, Mode, Reason};
+use creative_feedback_core::{
+    Action, AttributeValue, Config, CreativeLoop, Decision, Mode, Reason,
+};
 use creative_feedback_sim::*;
 
 fn decision(action: Action, entropy: f64) -> Decision {
@@ -115,7 +117,12 @@ fn comparison_runs_every_policy_on_the_same_seeds() {
     for r in &c.results {
         assert_eq!(r.cumulative_gains.len(), seeds.len());
         assert!(r.ci95.is_finite() && r.mean_cumulative_gain.is_finite());
-        assert_eq!(r.model_r2.is_some(), r.policy.with_model(), "{:?}", r.policy);
+        assert_eq!(
+            r.model_r2.is_some(),
+            r.policy.with_model(),
+            "{:?}",
+            r.policy
+        );
     }
     for oracle in [Policy::Oracle, Policy::OracleWithModel] {
         let r = c.results.iter().find(|r| r.policy == oracle).unwrap();
@@ -126,8 +133,7 @@ fn comparison_runs_every_policy_on_the_same_seeds() {
 #[test]
 fn the_oracle_measures_which_profile_pays_in_each_context() {
     let table =
-        OracleTable::measure(Scenario::Current, &Config::default(), &[1, 2, 3, 4], 50_000)
-            .unwrap();
+        OracleTable::measure(Scenario::Current, &Config::default(), &[1, 2, 3, 4], 50_000).unwrap();
     let best: Vec<&str> = table.best.iter().map(|&p| ORACLE_PROFILES[p]).collect();
     assert_eq!(table.contexts, ["open", "fragile", "stuck", "overheated"]);
     assert_eq!(

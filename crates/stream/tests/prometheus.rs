@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use creative_feedback_core::{Config, CreativeLoop, Mode};
+use creative_feedback_core::{Config, CreativeLoop, Mode, SelectorKind};
 use creative_feedback_sim::{Host, HostConfig};
 use creative_feedback_stream::{Dispatcher, PrometheusExporter, PrometheusSink, METRIC_SUFFIXES};
 
@@ -46,7 +46,9 @@ fn run() -> (CreativeLoop, String) {
         .unwrap()
         .sink(PrometheusSink::new(Arc::clone(&exporter)))
         .build_on(rt.handle());
-    let mut feedback = CreativeLoop::new(Config::default()).unwrap();
+    let mut config = Config::default();
+    config.selector.kind = SelectorKind::Learned;
+    let mut feedback = CreativeLoop::new(config).unwrap();
     let mut host = Host::new(HostConfig::seeded(21)).unwrap();
     for _ in 0..50_000 {
         let d = feedback.update(&host.observe()).unwrap();
@@ -139,6 +141,40 @@ fn the_exposition_matches_the_loop() {
             text.contains(&format!("# TYPE creative_feedback_{suffix} ")),
             "{suffix} is not described"
         );
+    }
+    // Per profile: the signed sums add up to the cumulative gain, and each mean is its sum
+    // over its count.
+    let mut net = 0.0;
+    for profile in ["constant", "cosine_ramp", "exponential_decay", "pulse"] {
+        let label = format!("{{profile=\"{profile}\"}}");
+        let get = |name: &str| s.get(&format!("creative_feedback_{name}{label}")).copied();
+        let sum = get("profile_gain_positive").unwrap() - get("profile_gain_negative").unwrap();
+        net += sum;
+        let ended: f64 = s
+            .iter()
+            .filter(|(k, _)| {
+                k.starts_with("creative_feedback_explorations_total{")
+                    && k.contains(&format!("profile=\"{profile}\""))
+            })
+            .map(|(_, v)| v)
+            .sum();
+        if ended > 0.0 {
+            let mean = get("profile_mean_gain").unwrap();
+            assert!(
+                (mean * ended - sum).abs() < 1e-6,
+                "{profile}: {mean} × {ended} vs {sum}"
+            );
+        }
+    }
+    assert!((net - m.cumulative_gain).abs() < 1e-9);
+    let r2 = m.quality.out_of_sample_r2.unwrap();
+    assert!((s["creative_feedback_quality_r2"] - r2).abs() < 1e-12);
+    for arm in m.learned.unwrap() {
+        let key = format!(
+            "creative_feedback_learned_estimate{{profile=\"{}\"}}",
+            arm.profile
+        );
+        assert!((s[&key] - arm.estimate).abs() < 1e-12, "{key}");
     }
 }
 

@@ -117,26 +117,30 @@ impl Arm {
         self.gain_sum += gain;
     }
 
-    /// Recomputes `A⁻¹` and `θ`. `A` is symmetric positive definite by construction (at least
-    /// the ridge prior on its diagonal), so the Cholesky factorisation succeeds; should rounding
-    /// ever defeat it, the previous estimate stays and `false` says so.
-    pub(crate) fn refit(&mut self) -> bool {
+    /// Recomputes `A⁻¹` and `θ` in `scratch`'s buffers (no allocation once they exist). `A` is
+    /// symmetric positive definite by construction (at least the ridge prior on its diagonal),
+    /// so the Cholesky factorisation succeeds; should rounding ever defeat it, the previous
+    /// estimate stays and `false` says so.
+    pub(crate) fn refit(&mut self, scratch: &mut Scratch) -> bool {
         let dim = self.dim();
-        let a = DMatrix::from_row_slice(dim, dim, &self.a);
-        let Some(cholesky) = a.cholesky() else {
+        scratch.fit(dim);
+        let mut work = std::mem::replace(&mut scratch.work, DMatrix::zeros(0, 0));
+        // A is symmetric: row-major and column-major copies are the same matrix.
+        work.as_mut_slice().copy_from_slice(&self.a);
+        let Some(cholesky) = work.cholesky() else {
             return false;
         };
-        let inverse = cholesky.inverse();
-        let theta = &inverse * DVector::from_column_slice(&self.b);
-        if inverse.iter().chain(theta.iter()).any(|v| !v.is_finite()) {
+        scratch.inverse.fill_with_identity();
+        cholesky.solve_mut(&mut scratch.inverse);
+        scratch.work = cholesky.unpack_dirty();
+        scratch.b.as_mut_slice().copy_from_slice(&self.b);
+        scratch.inverse.mul_to(&scratch.b, &mut scratch.theta);
+        let (inverse, theta) = (scratch.inverse.as_slice(), scratch.theta.as_slice());
+        if inverse.iter().chain(theta).any(|v| !v.is_finite()) {
             return false;
         }
-        for i in 0..dim {
-            for j in 0..dim {
-                self.inverse[i * dim + j] = inverse[(i, j)];
-            }
-        }
-        self.theta.copy_from_slice(theta.as_slice());
+        self.inverse.copy_from_slice(inverse);
+        self.theta.copy_from_slice(theta);
         true
     }
 
@@ -163,6 +167,37 @@ impl Arm {
     }
 }
 
+/// Buffers for refitting, kept between refits so that learning allocates nothing once warm.
+#[derive(Debug, Clone)]
+pub(crate) struct Scratch {
+    work: DMatrix<f64>,
+    inverse: DMatrix<f64>,
+    b: DVector<f64>,
+    theta: DVector<f64>,
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Self {
+            work: DMatrix::zeros(0, 0),
+            inverse: DMatrix::zeros(0, 0),
+            b: DVector::zeros(0),
+            theta: DVector::zeros(0),
+        }
+    }
+}
+
+impl Scratch {
+    fn fit(&mut self, dim: usize) {
+        if self.work.nrows() != dim || self.inverse.nrows() != dim {
+            self.work = DMatrix::zeros(dim, dim);
+            self.inverse = DMatrix::zeros(dim, dim);
+            self.b = DVector::zeros(dim);
+            self.theta = DVector::zeros(dim);
+        }
+    }
+}
+
 #[inline]
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
@@ -178,7 +213,7 @@ mod tests {
         let x = [1.0, 0.5];
         let (m0, w0) = arm.estimate(&x);
         arm.add(&x, 0.2, 1.0);
-        assert!(arm.refit());
+        assert!(arm.refit(&mut Scratch::default()));
         let (m1, w1) = arm.estimate(&x);
         assert_eq!(m0, 0.0);
         // Ridge with λ = 1: θ = (I + xxᵀ)⁻¹·0.2x, so θ·x = 0.2·|x|²/(1 + |x|²) = 0.2·1.25/2.25.
@@ -191,7 +226,7 @@ mod tests {
         let mut arm = Arm::new("pulse".into(), 1, 2.0);
         arm.add(&[1.0], 1.0, 1.0);
         arm.discount(0.5, 2.0);
-        assert!(arm.refit());
+        assert!(arm.refit(&mut Scratch::default()));
         // A = 0.5·(2 + 1) + 0.5·2 = 2.5, b = 0.5.
         assert!((arm.theta[0] - 0.2).abs() < 1e-12);
         assert!((arm.weight - 0.5).abs() < 1e-12);

@@ -19,9 +19,9 @@ use crate::records::ExplorationRecord;
 use crate::state::{AttributeValue, Observation};
 use crate::Error;
 
-use arm::Arm;
+use arm::{Arm, Scratch};
 pub use config::{
-    ContextFeature, Strategy, LearnedConfig, SelectorKind, MAX_ATTRIBUTES, MAX_ATTRIBUTE_VALUES,
+    ContextFeature, LearnedConfig, SelectorKind, Strategy, MAX_ATTRIBUTES, MAX_ATTRIBUTE_VALUES,
 };
 
 /// Recent gains enter the context in tenths, the scale of a successful exploration, so that
@@ -58,6 +58,24 @@ pub struct ArmStatus {
     pub uncertainty: f64,
 }
 
+/// Buffers kept between calls so that choosing and learning allocate nothing once warm. They
+/// hold no state: two selectors with different buffers are equal.
+#[derive(Debug, Clone, Default)]
+struct Buffers {
+    /// For the next context.
+    spare: Vec<f64>,
+    /// For refitting.
+    scratch: Scratch,
+    /// The custom profiles' arms as profiles (built-ins get their parameters per state).
+    customs: Vec<(String, Profile)>,
+}
+
+impl PartialEq for Buffers {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
 /// A contextual bandit choosing among the registered profiles (`[selector] kind = "learned"`).
 ///
 /// The loop owns one when its config asks for it, prepares it at every exploration start
@@ -77,9 +95,8 @@ pub struct LearnedSelector {
     categories: Vec<Vec<String>>,
     /// The context of the exploration in progress; `None` between explorations.
     pending: Option<Vec<f64>>,
-    /// A buffer kept for the next context, so that choosing allocates nothing.
     #[cfg_attr(feature = "serde", serde(skip))]
-    spare: Vec<f64>,
+    buffers: Buffers,
     /// The last context seen, for reports.
     last: Vec<f64>,
 }
@@ -121,7 +138,10 @@ impl LearnedSelector {
                 completion: 1.0,
             },
             pending: None,
-            spare: vec![0.0; dim],
+            buffers: Buffers {
+                spare: vec![0.0; dim],
+                ..Buffers::default()
+            },
             last: vec![0.0; dim],
         })
     }
@@ -172,7 +192,10 @@ impl LearnedSelector {
         default: &DefaultSelector,
         rng: &mut Xoshiro256PlusPlus,
     ) -> Profile {
-        let mut x = self.pending.take().unwrap_or_else(|| std::mem::take(&mut self.spare));
+        let mut x = self
+            .pending
+            .take()
+            .unwrap_or_else(|| std::mem::take(&mut self.buffers.spare));
         let default_choice = default.choose(obs);
         self.fill_context(obs, trigger, &default_choice, &mut x);
         let default_name = default_choice.name_str();
@@ -204,11 +227,20 @@ impl LearnedSelector {
         self.pending = Some(x);
         let name = self.arms[best.0].name.as_str();
         if name == default_name {
-            default_choice
-        } else {
-            default
-                .profile_for(name, obs)
-                .unwrap_or_else(|| Profile::custom(name, crate::Params::new()))
+            return default_choice;
+        }
+        if let Some(profile) = default.profile_for(name, obs) {
+            return profile;
+        }
+        match self.buffers.customs.iter().find(|(n, _)| n == name) {
+            Some((_, profile)) => profile.clone(),
+            None => {
+                let profile = Profile::custom(name, crate::Params::new());
+                self.buffers
+                    .customs
+                    .push((name.to_owned(), profile.clone()));
+                profile
+            }
         }
     }
 
@@ -231,9 +263,9 @@ impl LearnedSelector {
                     arm.add_recent(gain - estimate);
                     arm.add(&x, gain, 1.0);
                 }
-                ok &= arm.refit();
+                ok &= arm.refit(&mut self.buffers.scratch);
             }
-            self.spare = x;
+            self.buffers.spare = x;
         }
         if gain.is_finite() {
             let rate = self.config.outcome_memory;
@@ -277,7 +309,7 @@ impl LearnedSelector {
         }
         // Settings that do not change the shape (exploration, prior, discount) may be retuned.
         self.config = config.clone();
-        self.spare = vec![0.0; dim];
+        self.buffers.spare = vec![0.0; dim];
         Ok(())
     }
 
@@ -310,7 +342,9 @@ impl LearnedSelector {
                 ContextFeature::Novelty => x.push(v.novelty),
                 ContextFeature::AestheticScore => x.push(v.aesthetic_score),
                 ContextFeature::Volatility => x.push(v.volatility),
-                ContextFeature::LambdaRatio => x.push((v.lambda_max / self.emergency_lambda).min(2.0)),
+                ContextFeature::LambdaRatio => {
+                    x.push((v.lambda_max / self.emergency_lambda).min(2.0))
+                }
                 ContextFeature::RecentGains => x.extend(
                     self.memory
                         .gains
@@ -359,11 +393,9 @@ impl LearnedSelector {
                 ContextFeature::Trigger => {
                     names.extend(["trigger_momentum", "trigger_stagnation"].map(String::from));
                 }
-                ContextFeature::RecentGains => names.extend(
-                    self.arms
-                        .iter()
-                        .map(|a| format!("recent_gain_{}", a.name)),
-                ),
+                ContextFeature::RecentGains => {
+                    names.extend(self.arms.iter().map(|a| format!("recent_gain_{}", a.name)))
+                }
                 other => names.push(other.as_str().to_owned()),
             }
         }

@@ -45,6 +45,13 @@ pub const METRIC_SUFFIXES: &[&str] = &[
     "rejected_inputs_total",
     "emergency_stops_total",
     "stream_dropped_total",
+    "profile_gain_positive",
+    "profile_gain_negative",
+    "profile_mean_gain",
+    "quality_r2",
+    "learned_estimate",
+    "learned_uncertainty",
+    "learned_effective_samples",
 ];
 
 struct Fixed {
@@ -65,6 +72,7 @@ struct Fixed {
     gain: SignedSum,
     predictions: Counter,
     predicted_sum: SignedSum,
+    quality_r2: Gauge,
 }
 
 /// A sum of signed values as two series that only grow: positive parts and magnitudes of
@@ -91,6 +99,10 @@ struct Labelled {
     started: HashMap<String, Counter>,
     ended: HashMap<(String, OutcomeKind), Counter>,
     dropped: HashMap<(String, &'static str), Counter>,
+    /// Per profile and suffix (`profile_gain_positive`, `learned_estimate`, …).
+    gauges: HashMap<(&'static str, String), Gauge>,
+    /// Per profile: ended explorations and the sum of their gains in this process.
+    tally: HashMap<String, (u64, f64)>,
 }
 
 /// Records the loop's messages as Prometheus metrics and renders the exposition format.
@@ -118,6 +130,10 @@ struct Labelled {
 /// | `{prefix}_rejected_inputs_total` | counter | | rejected states |
 /// | `{prefix}_emergency_stops_total` | counter | | emergency entries |
 /// | `{prefix}_stream_dropped_total` | counter | `sink`, `kind` | messages a sink's queue dropped: `snapshot` (coalescing, normal under load) or `event` (a sink too slow for the transitions) |
+/// | `{prefix}_profile_gain_positive`, `{prefix}_profile_gain_negative` | gauge (only grows) | `profile` | the gain split by sign, per profile: windowed means per profile |
+/// | `{prefix}_profile_mean_gain` | gauge | `profile` | mean gain of the profile's explorations ended in this process |
+/// | `{prefix}_quality_r2` | gauge | | the quality model's out-of-sample R² (from snapshots, once defined) |
+/// | `{prefix}_learned_estimate`, `{prefix}_learned_uncertainty`, `{prefix}_learned_effective_samples` | gauge | `profile` | the learned selector's arms (from snapshots, with `[selector] kind = "learned"`) |
 ///
 /// Gains can be negative, and Prometheus reads any decrease of a counter, a histogram's `_sum`
 /// included, as a reset: never `rate()` the gain histograms' `_sum`. The mean gain over a window
@@ -219,6 +235,7 @@ impl PrometheusExporter {
                     positive: metrics::gauge!(name("predicted_gain_positive")),
                     negative: metrics::gauge!(name("predicted_gain_negative")),
                 },
+                quality_r2: metrics::gauge!(name("quality_r2")),
             }
         });
         let exporter = Self {
@@ -232,6 +249,9 @@ impl PrometheusExporter {
         // Labelled series exist from the start, so queries and alerts see 0, not nothing.
         for profile in creative_feedback_core::ProfileRegistry::new().names() {
             exporter.started_counter(profile).increment(0);
+            for suffix in ["profile_gain_positive", "profile_gain_negative"] {
+                exporter.profile_gauge(suffix, profile).increment(0.0);
+            }
             for outcome in OutcomeKind::ALL {
                 exporter.ended_counter(profile, *outcome).increment(0);
             }
@@ -285,6 +305,7 @@ impl PrometheusExporter {
                 ..
             } => {
                 self.ended_counter(profile, *outcome).increment(1);
+                self.record_profile_gain(profile, *gain);
                 f.ended.increment(1);
                 f.duration.record(f64::from(*duration));
                 f.entropy_steps.record(f64::from(*entropy_steps));
@@ -311,6 +332,47 @@ impl PrometheusExporter {
         f.input_corrections.absolute(m.counters.input_corrections);
         f.rejected_inputs.absolute(m.counters.rejected_inputs);
         f.emergency_stops.absolute(m.counters.emergency_stops);
+        if let Some(r2) = m.quality.out_of_sample_r2 {
+            f.quality_r2.set(r2);
+        }
+        for arm in m.learned.iter().flatten() {
+            self.profile_gauge("learned_estimate", &arm.profile)
+                .set(arm.estimate);
+            self.profile_gauge("learned_uncertainty", &arm.profile)
+                .set(arm.uncertainty);
+            self.profile_gauge("learned_effective_samples", &arm.profile)
+                .set(arm.effective_samples);
+        }
+    }
+
+    fn record_profile_gain(&self, profile: &str, gain: f64) {
+        let suffix = if gain >= 0.0 {
+            "profile_gain_positive"
+        } else {
+            "profile_gain_negative"
+        };
+        self.profile_gauge(suffix, profile).increment(gain.abs());
+        let mean = {
+            let mut labelled = self.labelled.lock().unwrap_or_else(PoisonError::into_inner);
+            let (n, sum) = labelled.tally.entry(profile.to_owned()).or_default();
+            *n += 1;
+            *sum += gain;
+            *sum / *n as f64
+        };
+        self.profile_gauge("profile_mean_gain", profile).set(mean);
+    }
+
+    fn profile_gauge(&self, suffix: &'static str, profile: &str) -> Gauge {
+        let mut labelled = self.labelled.lock().unwrap_or_else(PoisonError::into_inner);
+        labelled
+            .gauges
+            .entry((suffix, profile.to_owned()))
+            .or_insert_with_key(|(suffix, profile)| {
+                metrics::with_local_recorder(&self.recorder, || {
+                    metrics::gauge!(format!("{}_{suffix}", self.prefix), "profile" => profile.clone())
+                })
+            })
+            .clone()
     }
 
     /// Records the dispatcher's drop counts, by sink and kind.
@@ -449,6 +511,34 @@ fn describe(prefix: &str) {
     );
     metrics::describe_counter!(n("rejected_inputs_total"), "States rejected as invalid.");
     metrics::describe_counter!(n("emergency_stops_total"), "Emergency halts entered.");
+    metrics::describe_gauge!(
+        n("profile_gain_positive"),
+        "Sum of the positive gains of ended explorations, by profile."
+    );
+    metrics::describe_gauge!(
+        n("profile_gain_negative"),
+        "Sum of the magnitudes of the negative gains of ended explorations, by profile."
+    );
+    metrics::describe_gauge!(
+        n("profile_mean_gain"),
+        "Mean gain of the explorations ended in this process, by profile."
+    );
+    metrics::describe_gauge!(
+        n("quality_r2"),
+        "Out-of-sample R² of the quality model's predictions (each made before its outcome)."
+    );
+    metrics::describe_gauge!(
+        n("learned_estimate"),
+        "The learned selector's estimated gain per profile in the latest context."
+    );
+    metrics::describe_gauge!(
+        n("learned_uncertainty"),
+        "The half-width of the learned selector's estimate per profile."
+    );
+    metrics::describe_gauge!(
+        n("learned_effective_samples"),
+        "The discounted number of outcomes behind the learned selector's estimate per profile."
+    );
     metrics::describe_counter!(
         n("stream_dropped_total"),
         "Messages dropped by a metric sink's queue, by sink and kind (snapshot: coalescing; event: a transition lost)."
