@@ -26,6 +26,24 @@ const BENCHES: &[(&str, &str, &str, &str)] = &[
         "reference: `update` returning a new decision",
     ),
     (
+        "creative-feedback-core",
+        "learned",
+        "learned/choose/default_context",
+        "≤ 1 µs per exploration start",
+    ),
+    (
+        "creative-feedback-core",
+        "learned",
+        "learned/choose/with_attribute",
+        "≤ 1 µs per exploration start",
+    ),
+    (
+        "creative-feedback-core",
+        "learned",
+        "learned/choose_and_learn/default_context",
+        "reference: once per exploration",
+    ),
+    (
         "creative-feedback-quality",
         "quality",
         "quality/predict",

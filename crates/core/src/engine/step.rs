@@ -380,7 +380,7 @@ impl CreativeLoop {
         let learned = self
             .learned
             .as_mut()
-            .map(|l| l.prepare(obs, trigger, &self.default_selector, &mut self.rng));
+            .map(|l| l.choose(obs, trigger, &self.default_selector, &mut self.rng));
         let Selection { profile, tag } = match (&mut self.selector, learned) {
             (Some(selector), learned) => selector.select(&SelectionContext {
                 observation: *obs,

@@ -11,7 +11,7 @@ mod config;
 
 use creative_feedback_profiles::Profile;
 use rand_distr::{Distribution, StandardNormal};
-use rand_xoshiro::Xoshiro256PlusPlus;
+use rand_xoshiro::rand_core::Rng;
 
 use crate::decision::Trigger;
 use crate::policy::DefaultSelector;
@@ -184,13 +184,15 @@ impl LearnedSelector {
 
     /// Builds the context of an exploration starting now, keeps it for the outcome, and
     /// returns the arm with the highest score (its profile, with the default selector's
-    /// parameters for built-ins).
-    pub(crate) fn prepare(
+    /// parameters for built-ins). Thompson sampling draws one normal number per arm from
+    /// `rng`. A loop calls this at every exploration start; call it yourself only to drive a
+    /// selector outside a loop, with [`learn`](Self::learn) after each outcome.
+    pub fn choose<R: Rng + ?Sized>(
         &mut self,
         obs: &Observation<'_>,
         trigger: Trigger,
         default: &DefaultSelector,
-        rng: &mut Xoshiro256PlusPlus,
+        rng: &mut R,
     ) -> Profile {
         let mut x = self
             .pending
@@ -245,10 +247,11 @@ impl LearnedSelector {
     }
 
     /// Learns from an ended exploration: every arm forgets a little, the arm of the record's
-    /// profile adds the outcome, and the outcome features move towards it. A record with no
-    /// prepared context (an exploration resumed from a snapshot taken without this selector)
-    /// only moves the outcome features.
-    pub(crate) fn learn(&mut self, record: &ExplorationRecord) -> bool {
+    /// profile adds the outcome with the context [`choose`](Self::choose) built, and the
+    /// outcome features move towards it. A record with no context (an exploration resumed
+    /// from a snapshot taken without this selector) only moves the outcome features. `false`
+    /// when an arm could not be refitted (its previous estimate stays).
+    pub fn learn(&mut self, record: &ExplorationRecord) -> bool {
         let gain = record.creative_gain;
         let mut ok = true;
         if let Some(x) = self.pending.take() {
@@ -420,7 +423,8 @@ fn context_dim(config: &LearnedConfig, arms: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use rand_xoshiro::rand_core::{Rng, SeedableRng};
+    use rand_xoshiro::rand_core::SeedableRng;
+    use rand_xoshiro::Xoshiro256PlusPlus;
 
     use super::*;
     use crate::config::SelectorConfig;
@@ -482,7 +486,7 @@ mod tests {
         let best = (0..4).fold(0, |b, i| if means[i] > means[b] { i } else { b });
         let mut right = 0;
         for round in 0..rounds {
-            let profile = learned.prepare(&obs, Trigger::Plateau, &default, &mut rng);
+            let profile = learned.choose(&obs, Trigger::Plateau, &default, &mut rng);
             let arm = names.iter().position(|n| *n == profile.name_str()).unwrap();
             let noise: f64 = StandardNormal.sample(&mut rng);
             assert!(learned.learn(&record(profile, means[arm] + 0.07 * noise)));
@@ -527,7 +531,7 @@ mod tests {
         let attributes = Attributes::new();
         let obs = observation(&attributes);
         for _ in 0..200 {
-            let profile = learned.prepare(&obs, Trigger::Plateau, &default, &mut rng);
+            let profile = learned.choose(&obs, Trigger::Plateau, &default, &mut rng);
             chose_default += u32::from(profile.name_str() == "cosine_ramp");
             assert!(learned.learn(&record(profile, 0.03)));
         }
