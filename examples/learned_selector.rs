@@ -31,7 +31,13 @@ fn run(kind: SelectorKind, seed: u64) -> anyhow::Result<(f64, CreativeLoop)> {
     config.selector.learned.attributes = vec![DOMAIN_ATTRIBUTE.to_owned()];
     let mut feedback = CreativeLoop::builder(config).selector(StuckFirst).build()?;
     let mut host = Host::new(Scenario::Attribute.host(seed))?;
-    let out = sim::run(&mut feedback, &mut host, 100_000, RunOptions::default(), |_| {});
+    let out = sim::run(
+        &mut feedback,
+        &mut host,
+        100_000,
+        RunOptions::default(),
+        |_| {},
+    );
     Ok((out.summary.cumulative_gain, feedback))
 }
 

@@ -91,12 +91,19 @@ fn bench(c: &mut Criterion, name: &str, config: LearnedConfig, attributes: &Attr
 }
 
 fn learned(c: &mut Criterion) {
-    bench(c, "default_context", LearnedConfig::default(), &Attributes::new());
+    bench(
+        c,
+        "default_context",
+        LearnedConfig::default(),
+        &Attributes::new(),
+    );
     let with_domain = LearnedConfig {
         attributes: vec!["domain".into()],
         ..LearnedConfig::default()
     };
-    let attributes = State::new(0.5, 0.5).with_attribute("domain", "poetry").attributes;
+    let attributes = State::new(0.5, 0.5)
+        .with_attribute("domain", "poetry")
+        .attributes;
     bench(c, "with_attribute", with_domain, &attributes);
 }
 
