@@ -166,6 +166,12 @@ fn grafana_queries_agree_with_the_sidecar_and_no_alert_is_pending() {
         "(sum(increase(creative_feedback_gain_positive[15m])) - sum(increase(creative_feedback_gain_negative[15m]))) / sum(increase(creative_feedback_explorations_ended_total[15m]))",
         gain / ended,
     );
+    // The dashboard's per-profile gains add up to the whole (as a ratio, which cancels
+    // `increase`'s extrapolation to the window's edges).
+    close(
+        "(sum(increase(creative_feedback_profile_gain_positive[15m])) - sum(increase(creative_feedback_profile_gain_negative[15m]))) / sum(increase(creative_feedback_explorations_ended_total[15m]))",
+        gain / ended,
+    );
     let per_minute = query(
         &prometheus,
         "sum(sum by (profile, outcome) (rate(creative_feedback_explorations_total[5m])) * 60)",
