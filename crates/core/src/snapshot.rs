@@ -154,7 +154,8 @@ impl Snapshot {
     }
 
     /// Reads a snapshot written by [`Snapshot::to_json`], by this version or an earlier one:
-    /// a format-1 snapshot is upgraded in place (see [`upgrade_v1`]).
+    /// a format-1 snapshot keeps the quality settings it was written under (the gate off,
+    /// `adjust_down` 0.7) and is read as the current format.
     ///
     /// # Errors
     ///
