@@ -48,17 +48,17 @@ fn record(profile: creative_feedback_core::Profile, i: u32) -> ExplorationRecord
 }
 
 fn bench(c: &mut Criterion, name: &str, config: LearnedConfig, attributes: &Attributes) {
+    let observation = |i: u32| Observation {
+        values: values(i),
+        emergency_override: false,
+        attributes,
+    };
     let default = DefaultSelector::new(SelectorConfig::default());
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
     let mut learned = LearnedSelector::new(config, 0.08, PROFILES).unwrap();
     // Warm up: a few hundred outcomes, so the arms hold data and the buffers exist.
     for i in 0..500 {
-        let obs = Observation {
-            values: values(i),
-            emergency_override: false,
-            attributes,
-        };
-        let profile = learned.choose(&obs, Trigger::Plateau, &default, &mut rng);
+        let profile = learned.choose(&observation(i), Trigger::Plateau, &default, &mut rng);
         learned.learn(&record(profile, i));
     }
     let mut group = c.benchmark_group("learned");
@@ -66,11 +66,7 @@ fn bench(c: &mut Criterion, name: &str, config: LearnedConfig, attributes: &Attr
     group.bench_function(format!("choose/{name}"), |b| {
         b.iter(|| {
             i = i.wrapping_add(1);
-            let obs = Observation {
-                values: values(i),
-                emergency_override: false,
-                attributes,
-            };
+            let obs = observation(i);
             black_box(learned.choose(black_box(&obs), Trigger::Plateau, &default, &mut rng))
         });
     });
@@ -78,11 +74,7 @@ fn bench(c: &mut Criterion, name: &str, config: LearnedConfig, attributes: &Attr
     group.bench_function(format!("choose_and_learn/{name}"), |b| {
         b.iter(|| {
             i = i.wrapping_add(1);
-            let obs = Observation {
-                values: values(i),
-                emergency_override: false,
-                attributes,
-            };
+            let obs = observation(i);
             let _ = learned.choose(black_box(&obs), Trigger::Plateau, &default, &mut rng);
             black_box(learned.learn(black_box(&sample)))
         });

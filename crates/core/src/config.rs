@@ -213,63 +213,63 @@ impl Default for SelectorConfig {
     }
 }
 
+/// An optional setting written as its value, or `false` for "off" (TOML has no null).
 #[cfg(feature = "serde")]
-mod plateau_serde {
+mod or_false {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     #[derive(Serialize, Deserialize)]
     #[serde(untagged)]
-    enum Repr {
-        Steps(u32),
+    enum Repr<T> {
+        Value(T),
         Flag(bool),
     }
 
     #[allow(clippy::ref_option)]
-    pub fn serialize<S: Serializer>(v: &Option<u32>, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<T: Serialize + Copy, S: Serializer>(
+        v: &Option<T>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         match v {
-            Some(n) => Repr::Steps(*n).serialize(s),
-            None => Repr::Flag(false).serialize(s),
+            Some(x) => Repr::Value(*x).serialize(s),
+            None => Repr::<T>::Flag(false).serialize(s),
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
-        match Option::<Repr>::deserialize(d)? {
-            Some(Repr::Steps(n)) => Ok(Some(n)),
+    /// `message` says what to write instead of `true`.
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+        d: D,
+        message: &'static str,
+    ) -> Result<Option<T>, D::Error> {
+        match Option::<Repr<T>>::deserialize(d)? {
+            Some(Repr::Value(x)) => Ok(Some(x)),
             None | Some(Repr::Flag(false)) => Ok(None),
-            Some(Repr::Flag(true)) => Err(serde::de::Error::custom(
-                "plateau_steps: give a number of steps, or false to turn the plateau trigger off",
-            )),
+            Some(Repr::Flag(true)) => Err(serde::de::Error::custom(message)),
         }
     }
 }
 
 #[cfg(feature = "serde")]
+mod plateau_serde {
+    pub use super::or_false::serialize;
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+        super::or_false::deserialize(
+            d,
+            "plateau_steps: give a number of steps, or false to turn the plateau trigger off",
+        )
+    }
+}
+
+#[cfg(feature = "serde")]
 mod gate_serde {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    pub use super::or_false::serialize;
 
-    #[derive(Serialize, Deserialize)]
-    #[serde(untagged)]
-    enum Repr {
-        Threshold(f64),
-        Flag(bool),
-    }
-
-    #[allow(clippy::ref_option)]
-    pub fn serialize<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
-        match v {
-            Some(g) => Repr::Threshold(*g).serialize(s),
-            None => Repr::Flag(false).serialize(s),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
-        match Option::<Repr>::deserialize(d)? {
-            Some(Repr::Threshold(g)) => Ok(Some(g)),
-            None | Some(Repr::Flag(false)) => Ok(None),
-            Some(Repr::Flag(true)) => Err(serde::de::Error::custom(
-                "quality.min_predicted_gain: give a threshold gain, or false to turn the gate off",
-            )),
-        }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        super::or_false::deserialize(
+            d,
+            "quality.min_predicted_gain: give a threshold gain, or false to turn the gate off",
+        )
     }
 }
 
