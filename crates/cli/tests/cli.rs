@@ -511,3 +511,57 @@ fn absurd_sizes_are_usage_errors() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("trend_window"), "{}", stderr(&o));
 }
+
+#[test]
+fn simulate_learns_with_the_learned_selector_and_compares_it_with_the_oracle() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = path(dir.path(), "learned.toml");
+    std::fs::write(&config, "[selector]\nkind = \"learned\"\n").unwrap();
+    let o = crefl(&[
+        "simulate",
+        "--config",
+        &config,
+        "--scenario",
+        "attribute",
+        "--steps",
+        "20000",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    for needle in [
+        "scenario attribute",
+        "out-of-sample R²",
+        "Learned selector",
+        "exponential_decay",
+    ] {
+        assert!(text.contains(needle), "{needle:?} in {text}");
+    }
+    let o = crefl(&[
+        "simulate",
+        "--compare",
+        "--scenario",
+        "drifting",
+        "--seeds",
+        "2",
+        "--steps",
+        "5000",
+        "--policies",
+        "adaptive,learned",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    // The oracle runs too, as the reference, and its table is printed.
+    for needle in ["of oracle", "learned", "oracle ", "overheated"] {
+        assert!(text.contains(needle), "{needle:?} in {text}");
+    }
+    let o = crefl(&["simulate", "--compare", "--policies", "nope"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("expected one of constant_only"),
+        "{}",
+        stderr(&o)
+    );
+    let o = crefl(&["simulate", "--scenario", "mars"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("current, attribute or drifting"));
+}
