@@ -202,6 +202,8 @@ fn features(args: &[String]) -> Result<()> {
 const MUTATED: &[&str] = &[
     "crates/core/src/rules.rs",
     "crates/core/src/engine/step.rs",
+    "crates/core/src/learned/mod.rs",
+    "crates/core/src/learned/arm.rs",
     "crates/quality/src/model.rs",
     "crates/profiles/src/profile.rs",
     "crates/profiles/src/registry.rs",
