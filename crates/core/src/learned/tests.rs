@@ -377,3 +377,117 @@ fn a_restored_selector_must_fit_the_loop() {
     };
     assert!(LearnedSelector::new(bad, 0.08, NAMES).is_err());
 }
+
+#[test]
+fn the_prior_fades_with_local_evidence_at_the_documented_rate() {
+    // Only the intercept: x = [1], λ = 1, no forgetting, offsets gone after one step. With n
+    // outcomes of the default profile (cosine_ramp here) at gain 0, its score is the prior's
+    // p·k/(k + n) (local evidence e = (1 + n) − 1 = n); pulse, with one outcome at 0.12,
+    // scores 0.06 (plus half its residual, 0.06, until the next outcome ages it).
+    let config = LearnedConfig {
+        context: vec![],
+        discount: 1.0,
+        recent_discount: 1e-12,
+        prior: 0.1,
+        prior_fade: 4.0,
+        ..quiet()
+    };
+    let default = DefaultSelector::new(SelectorConfig::default());
+    let attributes = Attributes::new();
+    let obs = observation(&attributes);
+    let mut learned = LearnedSelector::new(config.clone(), 0.08, NAMES).unwrap();
+    assert_eq!(learned.config(), &config);
+    let _ = learned.choose(&obs, Trigger::Plateau, &default, &mut rng());
+    assert!(learned.learn(&record(Profile::Pulse { frequency: 2.0 }, 0.12)));
+    let mut chose_default = Vec::new();
+    for _ in 0..8 {
+        let chosen = learned.choose(&obs, Trigger::Plateau, &default, &mut rng());
+        chose_default.push(chosen.name_str() == "cosine_ramp");
+        // Teach the default profile an outcome of 0 whatever was chosen.
+        assert!(learned.learn(&record(default.choose(&obs), 0.0)));
+    }
+    // First 0.12 against 0.1; then 0.06 against 0.4/(4 + n), which wins for n = 1 and 2.
+    assert_eq!(
+        chose_default,
+        [false, true, true, false, false, false, false, false]
+    );
+}
+
+#[test]
+fn offsets_and_the_exploration_term_enter_the_score() {
+    let default = DefaultSelector::new(SelectorConfig::default());
+    let attributes = Attributes::new();
+    let obs = observation(&attributes);
+    // UCB: a profile never tried has the widest estimate and is taken first.
+    let mut learned = LearnedSelector::new(
+        LearnedConfig {
+            context: vec![],
+            exploration: 0.05,
+            ..quiet()
+        },
+        0.08,
+        NAMES,
+    )
+    .unwrap();
+    let _ = learned.choose(&obs, Trigger::Plateau, &default, &mut rng());
+    assert!(learned.learn(&record(Profile::Constant, 0.0)));
+    // constant: 0 + 0.05·√½; cosine_ramp, untried: 0 + 0.05·1.
+    let next = learned.choose(&obs, Trigger::Plateau, &default, &mut rng());
+    assert_eq!(next.name_str(), "cosine_ramp");
+    // A positive recent offset lifts a profile above an equal estimate elsewhere.
+    let mut learned = LearnedSelector::new(
+        LearnedConfig {
+            context: vec![],
+            ..quiet()
+        },
+        0.08,
+        NAMES,
+    )
+    .unwrap();
+    learned.arms[2].add_recent(0.01);
+    let next = learned.choose(&obs, Trigger::Plateau, &default, &mut rng());
+    assert_eq!(next.name_str(), "exponential_decay");
+}
+
+#[test]
+fn the_outcome_memory_moves_each_time_by_its_rate() {
+    let mut learned = LearnedSelector::new(quiet(), 0.08, NAMES).unwrap();
+    assert!(learned.learn(&record(Profile::Constant, 0.2)));
+    assert!(learned.learn(&record(Profile::Constant, 0.0)));
+    // 0 → 0.1 → 0.05 at rate 0.5.
+    assert!((learned.memory.gains[0] - 0.05).abs() < 1e-12);
+    assert_eq!(learned.clone(), learned, "buffers are not state");
+}
+
+#[test]
+fn widths_and_forgetting_follow_the_formulas() {
+    let mut arm = arm::Arm::new("constant".into(), 2, 2.0);
+    // No data: xᵀA⁻¹x = |x|²/λ = 2/2.
+    assert!((arm.estimate(&[1.0, 1.0]).1 - 1.0).abs() < 1e-12);
+    arm.add(&[1.0, 0.0], 1.0, 1.0);
+    arm.discount(0.5, 2.0);
+    assert!(arm.refit(&mut arm::Scratch::default()));
+    // A = 0.5·diag(3, 2) + 0.5·diag(2, 2) = diag(2.5, 2); b = (0.5, 0).
+    assert!((arm.theta[0] - 0.2).abs() < 1e-12 && arm.theta[1].abs() < 1e-12);
+    let (_, width) = arm.estimate(&[0.0, 1.0]);
+    assert!((width - 0.5f64.sqrt()).abs() < 1e-12);
+    assert_eq!((arm.pulls, arm.gain_sum), (1, 1.0));
+    let mut offset = arm::Arm::new("pulse".into(), 1, 1.0);
+    offset.add_recent(0.2);
+    offset.age_recent(0.5);
+    offset.add_recent(0.1);
+    // w = 1.5, mean = (0.5·0.2 + 0.1)/1.5; the offset counts w/(w + 1) of it.
+    let mean = (0.5 * 0.2 + 0.1) / 1.5;
+    assert!((offset.offset() - mean * 1.5 / 2.5).abs() < 1e-12);
+}
+
+#[test]
+fn a_pending_context_of_the_wrong_width_is_refused() {
+    let mut learned = LearnedSelector::new(LearnedConfig::default(), 0.08, NAMES).unwrap();
+    learned.pending = Some(vec![0.0; 3]);
+    let err = learned
+        .check_restored(&LearnedConfig::default(), NAMES)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("do not fit"), "{err}");
+}
