@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 
@@ -22,9 +22,7 @@ fn webdriver(addr: &str, method: &str, path: &str, body: serde_json::Value) -> s
     } else {
         body.to_string()
     };
-    let t = Instant::now();
     let (status, text) = http(addr, method, path, &body);
-    eprintln!("{method} {path}: {status} in {:?}", t.elapsed());
     let v: serde_json::Value =
         serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: {text}"));
     assert_eq!(status, 200, "{method} {path}: {text}");
@@ -86,14 +84,15 @@ fn the_dashboard_shows_live_data_in_headless_chromium() {
             .spawn()
             .unwrap(),
     );
-    let ready = Instant::now();
-    while TcpStream::connect(&driver_addr).is_err() {
-        assert!(
-            ready.elapsed() < Duration::from_secs(30),
-            "chromedriver did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    // Bounded in count, not by the clock: at most 600 tries 50 ms apart.
+    let started = (0..600).any(|_| {
+        let up = TcpStream::connect(&driver_addr).is_ok();
+        if !up {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        up
+    });
+    assert!(started, "chromedriver did not start");
 
     // History before the page opens: explorations ended, samples taken.
     for i in 0..1_500u32 {
@@ -162,9 +161,8 @@ fn the_dashboard_shows_live_data_in_headless_chromium() {
     let poster = {
         let (stop, addr) = (Arc::clone(&stop), server_addr.clone());
         std::thread::spawn(move || {
-            let start = Instant::now();
             for i in 0..20_000u32 {
-                if stop.load(Ordering::Relaxed) || start.elapsed() > Duration::from_secs(30) {
+                if stop.load(Ordering::Relaxed) {
                     break;
                 }
                 let novelty = if i % 150 == 0 {
@@ -186,9 +184,10 @@ fn the_dashboard_shows_live_data_in_headless_chromium() {
     let script = "return [document.getElementById('connection').textContent, document.getElementById('mode').textContent, \
                   document.getElementById('points').textContent, document.getElementById('health').textContent, \
                   document.getElementById('arms-table').tBodies[0].rows.length, document.getElementById('r2').textContent];";
-    let start = Instant::now();
-    let mut last;
-    let shown = loop {
+    let mut last = serde_json::Value::Null;
+    let mut shown = false;
+    // At most 150 looks, 200 ms apart.
+    for _ in 0..150 {
         last = webdriver(
             &driver_addr,
             "POST",
@@ -212,13 +211,11 @@ fn the_dashboard_shows_live_data_in_headless_chromium() {
             && arms == 4
             && r2.starts_with("out-of-sample R²")
         {
-            break true;
-        }
-        if start.elapsed() > Duration::from_secs(30) {
-            break false;
+            shown = true;
+            break;
         }
         std::thread::sleep(Duration::from_millis(200));
-    };
+    }
     let shot = webdriver(
         &driver_addr,
         "GET",
@@ -236,7 +233,7 @@ fn the_dashboard_shows_live_data_in_headless_chromium() {
     poster.join().unwrap();
     assert!(
         shown,
-        "the dashboard did not show live data within 15 s: {last}"
+        "the dashboard did not show live data after 150 looks: {last}"
     );
     assert!(png.starts_with(b"\x89PNG"));
 }
