@@ -131,12 +131,8 @@ pub fn run(args: &SimulateArgs) -> Result<ExitCode> {
     let mut builder = builder(&args.common)?;
     if builder.config().selector.kind == SelectorKind::Learned {
         // The scenario's attribute is what a learned selector on it is meant to read.
-        let attributes = &mut builder.config_mut().selector.learned.attributes;
-        for a in args.scenario.attributes() {
-            if !attributes.iter().any(|x| x == a) {
-                attributes.push((*a).to_owned());
-            }
-        }
+        args.scenario
+            .add_attributes(&mut builder.config_mut().selector.learned);
     }
     let mut feedback = builder.build()?;
     let mut host = Host::new(args.scenario.host(args.seed))?;

@@ -101,6 +101,14 @@ impl Calibration {
         }
     }
 
+    /// Adds another tally's scores (another run's, another seed's) to this one.
+    pub fn merge(&mut self, other: &Self) {
+        self.scored += other.scored;
+        self.sum_gain += other.sum_gain;
+        self.sum_gain_squared += other.sum_gain_squared;
+        self.sum_squared_error += other.sum_squared_error;
+    }
+
     /// R² = 1 − Σ(gain − prediction)² / Σ(gain − mean gain)²: 1 is perfect, 0 is no better
     /// than always predicting the mean, below 0 is worse. `None` before two scored outcomes or
     /// when every gain was the same.
@@ -205,6 +213,10 @@ mod tests {
         assert!(mean.r_squared().is_some_and(|r| r.abs() < 1e-12));
         assert_eq!(Calibration::default().r_squared(), None);
         assert_eq!(perfect.rmse(), Some(0.0));
+        let mut both = perfect;
+        both.merge(&mean);
+        assert_eq!(both.scored, 6);
+        assert!((both.sum_squared_error - mean.sum_squared_error).abs() < 1e-15);
     }
 
     #[test]

@@ -100,12 +100,7 @@ impl Policy {
         }
         if matches!(self, Self::Learned | Self::LearnedWithModel) {
             config.selector.kind = SelectorKind::Learned;
-            let attributes = &mut config.selector.learned.attributes;
-            for a in scenario.attributes() {
-                if !attributes.iter().any(|x| x == a) {
-                    attributes.push((*a).to_owned());
-                }
-            }
+            scenario.add_attributes(&mut config.selector.learned);
         } else {
             config.selector.kind = SelectorKind::Default;
         }
@@ -274,11 +269,7 @@ fn run_policy(
         low += s.low_value_share * n as f64;
         total_gain += s.cumulative_gain;
         emergencies += s.emergencies;
-        let c = s.quality.calibration;
-        calibration.scored += c.scored;
-        calibration.sum_gain += c.sum_gain;
-        calibration.sum_gain_squared += c.sum_gain_squared;
-        calibration.sum_squared_error += c.sum_squared_error;
+        calibration.merge(&s.quality.calibration);
     }
     let (mean, ci) = mean_ci95(&gains)?;
     let per = |x: f64| if ended == 0 { 0.0 } else { x / ended as f64 };

@@ -4,6 +4,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use creative_feedback_core::LearnedConfig;
+
 use crate::host::{Context, HostConfig};
 
 /// The attribute under which the `attribute` scenario reports its context.
@@ -76,6 +78,16 @@ impl Scenario {
         match self {
             Self::Attribute => &[DOMAIN_ATTRIBUTE],
             Self::Current | Self::Drifting => &[],
+        }
+    }
+
+    /// Adds this host's [`attributes`](Self::attributes) to a learned selector's settings,
+    /// keeping those already named.
+    pub fn add_attributes(self, learned: &mut LearnedConfig) {
+        for a in self.attributes() {
+            if !learned.attributes.iter().any(|x| x == a) {
+                learned.attributes.push((*a).to_owned());
+            }
         }
     }
 }
