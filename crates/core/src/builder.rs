@@ -9,15 +9,11 @@ use rand_xoshiro::rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 use crate::config::Config;
-use crate::engine::CreativeLoop;
+use crate::engine::{CreativeLoop, Learning, Trajectory};
 use crate::learned::{LearnedSelector, SelectorKind};
 use crate::policy::{DefaultSelector, GainPredictor, ModelPredictor, ProfileSelector};
-use crate::snapshot::{check_state, LoopState, Snapshot, SNAPSHOT_FORMAT};
+use crate::snapshot::{check_state, LearningSnapshot, LoopState, Snapshot, SNAPSHOT_FORMAT};
 use crate::Error;
-
-/// Room for the events of one step (a correction or two, a mode change, an exploration's end
-/// and the next one's start), so that draining every step never reallocates.
-const EVENT_CAPACITY: usize = 8;
 
 /// Builds a [`CreativeLoop`]: config, custom profiles, selector, predictor, a pre-trained model,
 /// or a snapshot to resume from.
@@ -68,6 +64,17 @@ impl LoopBuilder {
         builder.snapshot_format = Some(format);
         builder.model = Some(snapshot.model);
         builder.resume = Some((snapshot.state, snapshot.rng));
+        builder.learned = snapshot.learned;
+        builder
+    }
+
+    /// A builder that resumes a pool's shared learning (its config, model and learned
+    /// selector) from its snapshot; the loop it builds starts a new trajectory.
+    #[must_use]
+    pub fn from_learning(snapshot: LearningSnapshot) -> Self {
+        let mut builder = Self::new(snapshot.config);
+        builder.snapshot_format = Some(snapshot.format);
+        builder.model = Some(snapshot.model);
         builder.learned = snapshot.learned;
         builder
     }
@@ -163,10 +170,12 @@ impl LoopBuilder {
             None => None,
         };
         check_state(&state, &config)?;
+        let mut pending = None;
         let learned = match (config.selector.kind, self.learned) {
             (SelectorKind::Default, _) => None,
             (SelectorKind::Learned, Some(mut restored)) => {
                 restored.check_restored(&config.selector.learned, self.registry.names())?;
+                pending = restored.take_pending();
                 Some(restored)
             }
             (SelectorKind::Learned, None) => Some(LearnedSelector::new(
@@ -175,18 +184,18 @@ impl LoopBuilder {
                 self.registry.names(),
             )?),
         };
-        Ok(CreativeLoop {
+        let learning = Learning {
             learned,
             default_selector: DefaultSelector::new(config.selector.clone()),
-            config,
             registry: self.registry,
             selector: self.selector,
             predictor: self.predictor.unwrap_or_else(|| Box::new(ModelPredictor)),
             model,
-            rng,
-            s: state,
-            active,
-            events: Vec::with_capacity(EVENT_CAPACITY),
+        };
+        Ok(CreativeLoop {
+            config,
+            learning,
+            t: Trajectory::from_parts(state, rng, active, pending),
         })
     }
 }

@@ -84,7 +84,7 @@ pub use config::{Config, InputMode, QualityConfig, SelectorConfig, DEFAULT_GATE}
 pub use decision::{
     Action, Decision, ExplorationInfo, Mode, Outcome, OutcomeKind, Reason, Trigger,
 };
-pub use engine::CreativeLoop;
+pub use engine::{CreativeLoop, Learning, Trajectory, TrajectorySnapshot};
 pub use events::Event;
 pub use health::{Health, HealthReason, HealthStatus};
 pub use history::{HistoryRecord, PretrainReport, SkippedRecord};
@@ -99,7 +99,7 @@ pub use policy::{
     PredictionContext, ProfileSelector, Selection, SelectionContext, Tag,
 };
 pub use records::{CurrentExploration, ExplorationRecord};
-pub use snapshot::Snapshot;
+pub use snapshot::{LearningSnapshot, Snapshot};
 pub use state::{AttributeValue, Attributes, Coherence, Observation, ObservedValues, State};
 pub use validate::{FieldError, FieldMessage, Findings, InputWarning, Rejected};
 

@@ -72,6 +72,14 @@ pub(crate) struct LoopState {
 }
 
 impl LoopState {
+    /// Gives back the rings' spare room (an idle session's memory).
+    pub(crate) fn shrink(&mut self) {
+        self.after.shrink_to_fit();
+        self.history.shrink_to_fit();
+        self.recent.shrink_to_fit();
+        self.trend.shrink();
+    }
+
     pub(crate) fn new(config: &Config) -> Self {
         Self {
             mode: Mode::Stable,
@@ -114,6 +122,58 @@ pub struct Snapshot {
 }
 
 pub(crate) const SNAPSHOT_FORMAT: u32 = 2;
+
+/// What many trajectories share, persisted: the config, the quality model and the learned
+/// selector's arms (without any trajectory's exploration in progress). Taken with
+/// [`Learning::snapshot`](crate::Learning::snapshot), resumed with
+/// [`LoopBuilder::from_learning`](crate::LoopBuilder::from_learning).
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
+pub struct LearningSnapshot {
+    pub(crate) format: u32,
+    pub(crate) config: Config,
+    pub(crate) model: QualityModel,
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub(crate) learned: Option<LearnedSelector>,
+}
+
+impl LearningSnapshot {
+    /// The configuration the learning was built with.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The snapshotted quality model.
+    #[must_use]
+    pub fn model(&self) -> &QualityModel {
+        &self.model
+    }
+
+    /// The snapshot as JSON.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Json`] if serialization fails.
+    #[cfg(feature = "serde")]
+    pub fn to_json(&self) -> Result<String, Error> {
+        serde_json::to_string(self).map_err(|e| Error::Json(e.to_string()))
+    }
+
+    /// Reads a snapshot written by [`to_json`](Self::to_json).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Json`] for text that is not a learning snapshot.
+    #[cfg(feature = "serde")]
+    pub fn from_json(text: &str) -> Result<Self, Error> {
+        serde_json::from_str(text).map_err(|e| Error::Json(e.to_string()))
+    }
+}
 
 impl Snapshot {
     /// The format this version writes and reads.

@@ -33,6 +33,10 @@ impl TrendWindow {
         }
     }
 
+    pub(crate) fn shrink(&mut self) {
+        self.points.shrink_to_fit();
+    }
+
     /// Adds a point, evicting the oldest once `capacity` are held.
     #[inline]
     pub(crate) fn push(&mut self, capacity: u32, (y1, y2): (f64, f64)) {

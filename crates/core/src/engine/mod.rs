@@ -1,27 +1,30 @@
 //! The loop: the state it keeps and its public face. The mode rules are in [`step`]; the
 //! rules' arithmetic in [`crate::rules`].
 
+mod parts;
 mod step;
+
+pub use parts::{Learning, Trajectory, TrajectorySnapshot};
 
 use std::fmt;
 
-use creative_feedback_profiles::{ProfileRegistry, ResolvedProfile};
+use creative_feedback_profiles::ProfileRegistry;
 use creative_feedback_quality::QualityModel;
-use rand_xoshiro::Xoshiro256PlusPlus;
 
 use crate::builder::LoopBuilder;
 use crate::config::{Config, QualityConfig};
 use crate::decision::{Decision, Mode};
 use crate::events::Event;
-use crate::health::{Health, HealthReason};
+use crate::health::Health;
 use crate::history::{HistoryRecord, PretrainReport, SkippedRecord};
 use crate::json::ReadState;
 use crate::learned::LearnedSelector;
-use crate::metrics::{Counters, Metrics, QualityStatus, RecentStats};
-use crate::policy::{DefaultSelector, GainPredictor, ProfileSelector};
+use crate::metrics::{Counters, Metrics};
 use crate::records::{CurrentExploration, ExplorationRecord};
-use crate::snapshot::{LoopState, Snapshot, SNAPSHOT_FORMAT};
+use crate::snapshot::{Snapshot, SNAPSHOT_FORMAT};
 use crate::state::State;
+use parts::LearningRef;
+use step::Stepper;
 use crate::validate::{FieldError, Findings, Rejected};
 use crate::Error;
 
@@ -44,24 +47,16 @@ use crate::Error;
 /// - **persistence**: [`snapshot`](Self::snapshot) and [`LoopBuilder::from_snapshot`].
 pub struct CreativeLoop {
     pub(crate) config: Config,
-    pub(crate) registry: ProfileRegistry,
-    pub(crate) default_selector: DefaultSelector,
-    pub(crate) selector: Option<Box<dyn ProfileSelector>>,
-    pub(crate) learned: Option<LearnedSelector>,
-    pub(crate) predictor: Box<dyn GainPredictor>,
-    pub(crate) model: QualityModel,
-    pub(crate) rng: Xoshiro256PlusPlus,
-    pub(crate) s: LoopState,
-    pub(crate) active: Option<ResolvedProfile>,
-    pub(crate) events: Vec<Event>,
+    pub(crate) learning: Learning,
+    pub(crate) t: Trajectory,
 }
 
 impl fmt::Debug for CreativeLoop {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CreativeLoop")
-            .field("mode", &self.s.mode)
-            .field("steps", &self.s.steps)
-            .field("counters", &self.s.counters)
+            .field("mode", &self.t.s.mode)
+            .field("steps", &self.t.s.steps)
+            .field("counters", &self.t.s.counters)
             .finish_non_exhaustive()
     }
 }
@@ -91,19 +86,19 @@ impl CreativeLoop {
     /// The registry of profiles this loop resolves names with.
     #[must_use]
     pub fn registry(&self) -> &ProfileRegistry {
-        &self.registry
+        &self.learning.registry
     }
 
     /// The quality model.
     #[must_use]
     pub fn model(&self) -> &QualityModel {
-        &self.model
+        &self.learning.model
     }
 
     /// The learned selector, when `[selector] kind = "learned"`.
     #[must_use]
     pub fn learned_selector(&self) -> Option<&LearnedSelector> {
-        self.learned.as_ref()
+        self.learning.learned.as_ref()
     }
 
     /// Changes the quality model's settings online (`min_samples`, `regularization`, `window`,
@@ -116,7 +111,7 @@ impl CreativeLoop {
         let mut config = self.config.clone();
         config.quality = quality;
         config.validate()?;
-        self.model.reconfigure(config.quality.model_config())?;
+        self.learning.model.reconfigure(config.quality.model_config())?;
         self.config = config;
         Ok(())
     }
@@ -124,106 +119,63 @@ impl CreativeLoop {
     /// The current mode.
     #[must_use]
     pub fn mode(&self) -> Mode {
-        self.s.mode
+        self.t.s.mode
     }
 
     /// Accepted steps so far.
     #[must_use]
     pub fn steps(&self) -> u64 {
-        self.s.steps
+        self.t.s.steps
     }
 
     /// The counters.
     #[must_use]
     pub fn counters(&self) -> &Counters {
-        &self.s.counters
+        &self.t.s.counters
     }
 
     /// Sum of the gains of all ended explorations.
     #[must_use]
     pub fn cumulative_gain(&self) -> f64 {
-        self.s.cumulative_gain
+        self.t.s.cumulative_gain
     }
 
     /// The most recent ended explorations, oldest first (at most `history_capacity`).
     pub fn history(
         &self,
     ) -> impl ExactSizeIterator<Item = &ExplorationRecord> + DoubleEndedIterator {
-        self.s.history.iter()
+        self.t.s.history.iter()
     }
 
     /// Events emitted since the last drain, oldest first. Drain after every update: the
     /// buffer keeps every event until drained, so nothing is ever lost.
     #[inline]
     pub fn drain_events(&mut self) -> std::vec::Drain<'_, Event> {
-        self.events.drain(..)
+        self.t.events.drain(..)
     }
 
     /// Events waiting to be drained.
     #[must_use]
     pub fn pending_events(&self) -> &[Event] {
-        &self.events
+        &self.t.events
     }
 
     /// The exploration in progress (the guide's `current_injection`).
     #[must_use]
     pub fn current_exploration(&self) -> Option<CurrentExploration> {
-        self.s.exploration.as_ref().map(|ex| CurrentExploration {
-            profile: ex.profile.name(),
-            tag: ex.tag.clone(),
-            trigger: ex.trigger,
-            entropy_factor: ex.factor,
-            k: ex.k,
-            duration: ex.duration,
-            progress: f64::from(ex.k) / f64::from(ex.duration),
-            predicted_gain: ex.predicted_gain,
-        })
+        self.t.current_exploration()
     }
 
     /// A metrics snapshot (the guide's `get_creative_metrics()`).
     #[must_use]
     pub fn metrics(&self) -> Metrics {
-        let s = &self.s;
-        let recent = (!s.recent.is_empty()).then(|| RecentStats {
-            count: s.recent.len() as u32,
-            mean_gain: s.recent.iter().sum::<f64>() / s.recent.len() as f64,
-            max_gain: s.recent.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-        });
-        Metrics {
-            mode: s.mode,
-            steps: s.steps,
-            steps_in_mode: s.steps_in_mode,
-            cumulative_gain: s.cumulative_gain,
-            success_rate: s.counters.success_rate(),
-            counters: s.counters,
-            aesthetic_baseline: s.baseline,
-            recent,
-            trend: s.trend.trend(),
-            current_exploration: self.current_exploration(),
-            quality: QualityStatus {
-                samples_seen: self.model.samples_seen(),
-                trained: self.model.is_trained(),
-                can_predict: self.model.can_predict(),
-                weights: self.model.weights(),
-                calibration: s.calibration,
-                out_of_sample_r2: s.calibration.r_squared(),
-            },
-            learned: self.learned.as_ref().map(LearnedSelector::arms),
-        }
+        self.t.metrics(&self.learning)
     }
 
     /// The health verdict (specification §9). Streaming adapters add sink failures to it.
     #[must_use]
     pub fn health(&self) -> Health {
-        if self.s.mode == Mode::Emergency {
-            Health::degraded(HealthReason::Emergency)
-        } else if self.s.counters.ended() > self.config.health_min_explorations
-            && self.s.cumulative_gain < self.config.health_min_gain
-        {
-            Health::degraded(HealthReason::LowCumulativeGain)
-        } else {
-            Health::healthy()
-        }
+        self.t.health(&self.config)
     }
 
     /// A complete copy of the loop's state (see [`Snapshot`]).
@@ -232,10 +184,15 @@ impl CreativeLoop {
         Snapshot {
             format: SNAPSHOT_FORMAT,
             config: self.config.clone(),
-            state: self.s.clone(),
-            model: self.model.clone(),
-            rng: self.rng.clone(),
-            learned: self.learned.clone(),
+            state: self.t.s.clone(),
+            model: self.learning.model.clone(),
+            rng: self.t.rng.clone(),
+            // The context of the exploration in progress lives with the trajectory; the
+            // snapshot keeps it in the selector, where format 2 has always had it.
+            learned: self.learning.learned.clone().map(|mut l| {
+                l.set_pending(self.t.pending.clone());
+                l
+            }),
         }
     }
 
@@ -247,8 +204,9 @@ impl CreativeLoop {
     /// [`Rejected`] naming every field that breaks the record rules (the initial state is
     /// validated as in strict mode); the model is unchanged.
     pub fn pretrain(&mut self, record: &HistoryRecord) -> Result<(), Rejected> {
-        let features = record.features(&self.config, self.model.samples_seen())?;
-        self.model
+        let features = record.features(&self.config, self.learning.model.samples_seen())?;
+        self.learning
+            .model
             .add_sample(features, record.creative_gain)
             .map_err(|e| Rejected::new(vec![FieldError::new("record", e.to_string())]))
     }
@@ -274,7 +232,7 @@ impl CreativeLoop {
     /// advance (only `rejected_inputs` counts it).
     pub fn update(&mut self, state: &State) -> Result<Decision, Rejected> {
         let mut decision = Decision::default();
-        self.step(state, Findings::NONE, &mut decision)?;
+        self.stepper().step(state, Findings::NONE, &mut decision)?;
         Ok(decision)
     }
 
@@ -286,7 +244,8 @@ impl CreativeLoop {
     /// As [`update`](Self::update).
     pub fn update_read(&mut self, read: &ReadState) -> Result<Decision, Rejected> {
         let mut decision = Decision::default();
-        self.step(&read.state, &read.findings, &mut decision)?;
+        self.stepper()
+            .step(&read.state, &read.findings, &mut decision)?;
         Ok(decision)
     }
 
@@ -299,6 +258,21 @@ impl CreativeLoop {
     /// As [`update`](Self::update).
     #[inline]
     pub fn update_into(&mut self, state: &State, out: &mut Decision) -> Result<(), Rejected> {
-        self.step(state, Findings::NONE, out)
+        self.stepper().step(state, Findings::NONE, out)
+    }
+
+    #[inline]
+    fn stepper(&mut self) -> Stepper<'_> {
+        Stepper::new(
+            &self.config,
+            LearningRef::Owned(&mut self.learning),
+            &mut self.t,
+        )
+    }
+
+    /// The two parts of this loop: what it learns, and its own trajectory.
+    #[must_use]
+    pub fn into_parts(self) -> (Config, Learning, Trajectory) {
+        (self.config, self.learning, self.t)
     }
 }

@@ -8,7 +8,8 @@ use creative_feedback_quality::Features;
 use rand_xoshiro::rand_core::Rng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-use super::CreativeLoop;
+use super::parts::{LearningRef, Trajectory};
+use crate::config::Config;
 use crate::decision::{
     Action, Decision, ExplorationInfo, Mode, Outcome, OutcomeKind, Reason, Trigger,
 };
@@ -56,10 +57,24 @@ fn emergency_reason(obs: &Observation<'_>) -> Reason {
     }
 }
 
-impl CreativeLoop {
+/// One step's view of a loop: its config, its trajectory, and where its learning is.
+pub(crate) struct Stepper<'a> {
+    config: &'a Config,
+    l: LearningRef<'a>,
+    t: &'a mut Trajectory,
+}
+
+impl<'a> Stepper<'a> {
+    #[inline]
+    pub(crate) fn new(config: &'a Config, l: LearningRef<'a>, t: &'a mut Trajectory) -> Self {
+        Self { config, l, t }
+    }
+}
+
+impl Stepper<'_> {
     /// Validates, advances the step, decides, and records the mode change.
     #[inline]
-    pub(super) fn step(
+    pub(crate) fn step(
         &mut self,
         state: &State,
         findings: &Findings,
@@ -69,29 +84,29 @@ impl CreativeLoop {
         let numbers = match validate(state, self.config.input_mode, findings, &mut warnings) {
             Ok(v) => v,
             Err(rejected) => {
-                self.s.counters.rejected_inputs += 1;
+                self.t.s.counters.rejected_inputs += 1;
                 return Err(rejected);
             }
         };
         let obs = Observation::new(state, numbers);
-        self.s.steps += 1;
-        let step = self.s.steps;
+        self.t.s.steps += 1;
+        let step = self.t.s.steps;
         if !warnings.is_empty() {
-            self.s.counters.input_corrections += warnings.len() as u64;
-            self.events
+            self.t.s.counters.input_corrections += warnings.len() as u64;
+            self.t.events
                 .extend(warnings.iter().map(|w| Event::InputCorrected {
                     step,
                     field: w.field.clone(),
                     message: w.message.clone(),
                 }));
         }
-        self.s.trend.push(
+        self.t.s.trend.push(
             self.config.trend_window,
             (obs.values.novelty, obs.values.aesthetic_score),
         );
-        let from = self.s.mode;
+        let from = self.t.s.mode;
         if from != Mode::Stable {
-            self.s.refusal = None;
+            self.t.s.refusal = None;
         }
         self.decide(&obs, step, d);
         if warnings.is_empty() {
@@ -99,16 +114,16 @@ impl CreativeLoop {
         } else {
             d.warnings = warnings;
         }
-        self.s.mode = d.mode;
+        self.t.s.mode = d.mode;
         if d.mode == from {
-            self.s.steps_in_mode += 1;
+            self.t.s.steps_in_mode += 1;
         } else {
-            self.s.steps_in_mode = 0;
-            self.events.push(Event::ModeChanged {
+            self.t.s.steps_in_mode = 0;
+            self.t.events.push(Event::ModeChanged {
                 step,
                 from,
                 to: d.mode,
-                cumulative_gain: self.s.cumulative_gain,
+                cumulative_gain: self.t.s.cumulative_gain,
             });
         }
         Ok(())
@@ -118,18 +133,18 @@ impl CreativeLoop {
     #[inline]
     fn decide(&mut self, obs: &Observation<'_>, step: u64, d: &mut Decision) {
         let c = &self.config;
-        if self.s.mode != Mode::Emergency
+        if self.t.s.mode != Mode::Emergency
             && (obs.emergency_override || obs.values.lambda_max > c.emergency_lambda)
         {
             return self.enter_emergency(obs, step, d);
         }
-        match self.s.mode {
+        match self.t.s.mode {
             Mode::Emergency => self.emergency_step(obs, d),
             Mode::Stable => self.stable_step(obs, step, d),
             Mode::Exploring => self.exploring_step(obs, step, d),
             Mode::Recovering => {
-                self.s.recovery_left = self.s.recovery_left.saturating_sub(1);
-                let mode = if self.s.recovery_left == 0 {
+                self.t.s.recovery_left = self.t.s.recovery_left.saturating_sub(1);
+                let mode = if self.t.s.recovery_left == 0 {
                     self.enter_stable()
                 } else {
                     Mode::Recovering
@@ -140,15 +155,15 @@ impl CreativeLoop {
     }
 
     fn enter_stable(&mut self) -> Mode {
-        self.s.plateau = 0;
+        self.t.s.plateau = 0;
         Mode::Stable
     }
 
     /// Recovery lasts `recovery_steps` counting the step that enters it (specification §4,
     /// rule 5), so with 1 the loop goes straight back to stable.
     fn begin_recovery(&mut self) -> Mode {
-        self.s.recovery_left = self.config.recovery_steps.saturating_sub(1);
-        if self.s.recovery_left == 0 {
+        self.t.s.recovery_left = self.config.recovery_steps.saturating_sub(1);
+        if self.t.s.recovery_left == 0 {
             self.enter_stable()
         } else {
             Mode::Recovering
@@ -158,9 +173,9 @@ impl CreativeLoop {
     /// Rule 1: an active exploration is aborted, a recovery discarded.
     #[cold]
     fn enter_emergency(&mut self, obs: &Observation<'_>, step: u64, d: &mut Decision) {
-        self.s.counters.emergency_stops += 1;
-        self.s.recovery_left = 0;
-        self.s.refusal = None;
+        self.t.s.counters.emergency_stops += 1;
+        self.t.s.recovery_left = 0;
+        self.t.s.refusal = None;
         set(
             d,
             Action::EmergencyHalt,
@@ -168,9 +183,9 @@ impl CreativeLoop {
             emergency_reason(obs),
             0.0,
         );
-        if let Some(ex) = self.s.exploration.take() {
+        if let Some(ex) = self.t.s.exploration.take() {
             push_capped(
-                &mut self.s.after,
+                &mut self.t.s.after,
                 self.config.gain_window,
                 obs.values.performance(),
             );
@@ -201,11 +216,11 @@ impl CreativeLoop {
 
     /// Counts a refusal once per episode (specification §8).
     fn refuse(&mut self, refusal: Refusal) {
-        if self.s.refusal != Some(refusal) {
-            self.s.refusal = Some(refusal);
+        if self.t.s.refusal != Some(refusal) {
+            self.t.s.refusal = Some(refusal);
             match refusal {
-                Refusal::LowStability => self.s.counters.refused_low_stability += 1,
-                Refusal::LowPredictedGain => self.s.counters.refused_low_predicted_gain += 1,
+                Refusal::LowStability => self.t.s.counters.refused_low_stability += 1,
+                Refusal::LowPredictedGain => self.t.s.counters.refused_low_predicted_gain += 1,
             }
         }
     }
@@ -216,17 +231,17 @@ impl CreativeLoop {
     fn stable_step(&mut self, obs: &Observation<'_>, step: u64, d: &mut Decision) {
         let v = obs.values;
         let c = &self.config;
-        self.s.baseline = Some(rules::baseline(
-            self.s.baseline,
+        self.t.s.baseline = Some(rules::baseline(
+            self.t.s.baseline,
             v.aesthetic_score,
             c.baseline_alpha,
         ));
-        let Some(trigger) = rules::trigger(v.novelty, self.s.plateau, c) else {
-            self.s.plateau += 1;
-            self.s.refusal = None;
+        let Some(trigger) = rules::trigger(v.novelty, self.t.s.plateau, c) else {
+            self.t.s.plateau += 1;
+            self.t.s.refusal = None;
             return set(d, Action::Maintain, Mode::Stable, Reason::InBand, 0.0);
         };
-        self.s.plateau = 0;
+        self.t.s.plateau = 0;
         if rules::stability(v.lambda_max, c.emergency_lambda) < c.stability_threshold {
             self.refuse(Refusal::LowStability);
             return set(d, Action::Maintain, Mode::Stable, Reason::LowStability, 0.0);
@@ -246,19 +261,11 @@ impl CreativeLoop {
         let c = &self.config;
         let raw_factor = rules::raw_factor(v.novelty, v.aesthetic_score);
         let duration = rules::duration(v.novelty, c.min_exploration_steps, c.max_exploration_steps);
-        let samples_seen = self.model.samples_seen();
-        let features = rules::features(
-            &v,
-            raw_factor,
-            duration,
-            c.max_exploration_steps,
-            samples_seen,
-        );
-        let prediction = self.predict(obs, &features);
+        let (samples_seen, features, prediction) = self.predict(obs, raw_factor, duration);
         if self.gate_refuses(prediction, d) {
             return;
         }
-        self.s.refusal = None;
+        self.t.s.refusal = None;
 
         let (resolved, tag) =
             self.select(obs, trigger, raw_factor, duration, prediction, &features);
@@ -290,10 +297,10 @@ impl CreativeLoop {
             ex.factor,
             0,
             ex.duration,
-            &mut self.s.counters.errors,
+            &mut self.t.s.counters.errors,
         );
         let name = resolved.profile().name();
-        self.events.push(Event::ExplorationStarted {
+        self.t.events.push(Event::ExplorationStarted {
             step: ex.started_step,
             trigger: ex.trigger,
             profile: name.clone(),
@@ -316,10 +323,10 @@ impl CreativeLoop {
             progress: 0.0,
         });
         d.predicted_gain = ex.predicted_gain;
-        self.s.counters.explorations_started += 1;
-        self.s.after.clear();
-        self.s.exploration = Some(ex);
-        self.active = Some(resolved);
+        self.t.s.counters.explorations_started += 1;
+        self.t.s.after.clear();
+        self.t.s.exploration = Some(ex);
+        self.t.active = Some(resolved);
     }
 
     /// The quality gate (specification §7): with a threshold set and a model prediction below
@@ -334,8 +341,8 @@ impl CreativeLoop {
         if p >= min {
             return false;
         }
-        let let_through = self.s.refusal != Some(Refusal::LowPredictedGain)
-            && unit_draw(&mut self.rng) < self.config.quality.gate_exploration_rate;
+        let let_through = self.t.s.refusal != Some(Refusal::LowPredictedGain)
+            && unit_draw(&mut self.t.rng) < self.config.quality.gate_exploration_rate;
         if let_through {
             return false;
         }
@@ -351,19 +358,37 @@ impl CreativeLoop {
         true
     }
 
-    fn predict(&mut self, obs: &Observation<'_>, features: &Features) -> Prediction {
+    /// The model's sample count, the features and the prediction, read under one lock of
+    /// the learning so that they agree with each other.
+    fn predict(
+        &mut self,
+        obs: &Observation<'_>,
+        raw_factor: f64,
+        duration: u32,
+    ) -> (u64, Features, Prediction) {
+        let mut guard = self.l.lock();
+        let l = &mut *guard;
+        let samples_seen = l.model.samples_seen();
+        let features = rules::features(
+            &obs.values,
+            raw_factor,
+            duration,
+            self.config.max_exploration_steps,
+            samples_seen,
+        );
         let ctx = PredictionContext {
             observation: *obs,
-            features,
-            model: &self.model,
+            features: &features,
+            model: &l.model,
         };
-        match self.predictor.predict(&ctx) {
+        let prediction = match l.predictor.predict(&ctx) {
             Prediction::Model(p) | Prediction::Reported(p) if !p.is_finite() => {
-                self.s.counters.errors += 1;
+                self.t.s.counters.errors += 1;
                 Prediction::None
             }
             p => p,
-        }
+        };
+        (samples_seen, features, prediction)
     }
 
     /// The selector's choice, resolved against the registry; an unusable choice falls back to
@@ -377,11 +402,18 @@ impl CreativeLoop {
         prediction: Prediction,
         features: &Features,
     ) -> (ResolvedProfile, Option<Tag>) {
-        let learned = self
-            .learned
-            .as_mut()
-            .map(|l| l.choose(obs, trigger, &self.default_selector, &mut self.rng));
-        let Selection { profile, tag } = match (&mut self.selector, learned) {
+        let mut guard = self.l.lock();
+        let l = &mut *guard;
+        let learned = l.learned.as_mut().map(|learned| {
+            learned.choose_with(
+                obs,
+                trigger,
+                &l.default_selector,
+                &mut self.t.rng,
+                &mut self.t.pending,
+            )
+        });
+        let Selection { profile, tag } = match (&mut l.selector, learned) {
             (Some(selector), learned) => selector.select(&SelectionContext {
                 observation: *obs,
                 trigger,
@@ -389,20 +421,20 @@ impl CreativeLoop {
                 duration,
                 prediction,
                 features,
-                default: &self.default_selector,
+                default: &l.default_selector,
                 learned: learned.as_ref(),
             }),
             (None, Some(learned)) => learned.into(),
-            (None, None) => self.default_selector.choose(obs).into(),
+            (None, None) => l.default_selector.choose(obs).into(),
         };
-        let resolved = match self.registry.resolve(profile) {
+        let resolved = match l.registry.resolve(profile) {
             Ok(r) => r,
             Err(_) => {
-                self.s.counters.errors += 1;
-                let fallback = self.default_selector.choose(obs);
+                self.t.s.counters.errors += 1;
+                let fallback = l.default_selector.choose(obs);
                 // The default selector's parameters are validated with the config, so this
                 // cannot fail; fall back to the constant shape all the same.
-                self.registry
+                l.registry
                     .resolve(fallback)
                     .unwrap_or_else(|_| ResolvedProfile::constant())
             }
@@ -413,18 +445,18 @@ impl CreativeLoop {
     /// Rule 4: continue, prune, or complete.
     #[inline]
     fn exploring_step(&mut self, obs: &Observation<'_>, step: u64, d: &mut Decision) {
-        let Some(ex) = self.s.exploration.as_mut() else {
+        let Some(ex) = self.t.s.exploration.as_mut() else {
             // Unreachable with a consistent state; recover into stable rather than panic.
             let mode = self.enter_stable();
             return set(d, Action::Maintain, mode, Reason::InBand, 0.0);
         };
         push_capped(
-            &mut self.s.after,
+            &mut self.t.s.after,
             self.config.gain_window,
             obs.values.performance(),
         );
         let k = ex.k;
-        let baseline = self.s.baseline.unwrap_or(obs.values.aesthetic_score);
+        let baseline = self.t.s.baseline.unwrap_or(obs.values.aesthetic_score);
         let end = if k >= ex.duration {
             Some((OutcomeKind::Completed, Reason::Completed))
         } else if rules::prunes(k, obs.values.aesthetic_score, baseline, &self.config) {
@@ -433,13 +465,13 @@ impl CreativeLoop {
             None
         };
         let Some((kind, reason)) = end else {
-            let entropy = match &self.active {
+            let entropy = match &self.t.active {
                 Some(active) => rules::shaped(
                     active,
                     ex.factor,
                     k,
                     ex.duration,
-                    &mut self.s.counters.errors,
+                    &mut self.t.s.counters.errors,
                 ),
                 None => ex.factor,
             };
@@ -470,7 +502,7 @@ impl CreativeLoop {
             }
             return;
         };
-        let Some(ex) = self.s.exploration.take() else {
+        let Some(ex) = self.t.s.exploration.take() else {
             return set(d, Action::Maintain, Mode::Stable, Reason::InBand, 0.0);
         };
         let mode = self.begin_recovery();
@@ -479,10 +511,11 @@ impl CreativeLoop {
     }
 
     /// The counters, the cumulative gain, the model and the recent gains learn of an ended
-    /// exploration (specification §7, §8); whether it was successful.
-    fn account(&mut self, kind: OutcomeKind, gain: f64, features: &Features) -> bool {
+    /// exploration (specification §7, §8); whether it was successful. The model learns in
+    /// [`teach`](Self::teach), under the learning's lock.
+    fn account(&mut self, kind: OutcomeKind, gain: f64) -> bool {
         let successful = gain > self.config.success_gain;
-        let c = &mut self.s.counters;
+        let c = &mut self.t.s.counters;
         match kind {
             OutcomeKind::Completed => c.completed += 1,
             OutcomeKind::Pruned => c.pruned += 1,
@@ -491,12 +524,31 @@ impl CreativeLoop {
         if successful {
             c.successful += 1;
         }
-        self.s.cumulative_gain += gain;
-        if kind != OutcomeKind::Aborted && self.model.add_sample(*features, gain).is_err() {
-            self.s.counters.errors += 1;
-        }
-        push_capped(&mut self.s.recent, self.config.recent_window, gain);
+        self.t.s.cumulative_gain += gain;
+        push_capped(&mut self.t.s.recent, self.config.recent_window, gain);
         successful
+    }
+
+    /// The learning's one short section at an exploration's end: the model, the predictor's
+    /// feedback, the learned selector, the custom selector's feedback, in that order.
+    fn teach(&mut self, record: &ExplorationRecord) {
+        let mut guard = self.l.lock();
+        let l = &mut *guard;
+        let errors = &mut self.t.s.counters.errors;
+        if record.outcome != OutcomeKind::Aborted
+            && l.model.add_sample(record.features, record.creative_gain).is_err()
+        {
+            *errors += 1;
+        }
+        l.predictor.feedback(record);
+        if let Some(learned) = &mut l.learned {
+            if !learned.learn_with(record, &mut self.t.pending) {
+                *errors += 1;
+            }
+        }
+        if let Some(selector) = &mut l.selector {
+            selector.feedback(record);
+        }
     }
 
     /// Accounts for an ended exploration (specification §8) and hands it to the policies, in
@@ -504,12 +556,12 @@ impl CreativeLoop {
     /// feedback, the selector's feedback, the event, the history.
     fn finish(&mut self, ex: Active, kind: OutcomeKind, k: u32, step: u64, d: &mut Decision) {
         let (gain, final_performance) =
-            rules::gain(self.s.after.iter(), ex.trigger_values.performance());
-        self.s.after.clear();
-        self.active = None;
-        let successful = self.account(kind, gain, &ex.features);
+            rules::gain(self.t.s.after.iter(), ex.trigger_values.performance());
+        self.t.s.after.clear();
+        self.t.active = None;
+        let successful = self.account(kind, gain);
         if let (Some(p), false) = (ex.predicted_gain, kind == OutcomeKind::Aborted) {
-            self.s.calibration.score(p, gain);
+            self.t.s.calibration.score(p, gain);
         }
         let name = ex.profile.name();
         let record = ExplorationRecord {
@@ -531,16 +583,8 @@ impl CreativeLoop {
             samples_seen: ex.samples_seen,
             features: ex.features,
         };
-        self.predictor.feedback(&record);
-        if let Some(learned) = &mut self.learned {
-            if !learned.learn(&record) {
-                self.s.counters.errors += 1;
-            }
-        }
-        if let Some(selector) = &mut self.selector {
-            selector.feedback(&record);
-        }
-        self.events.push(Event::ExplorationEnded {
+        self.teach(&record);
+        self.t.events.push(Event::ExplorationEnded {
             step,
             profile: name.clone(),
             tag: record.tag.clone(),
@@ -549,9 +593,9 @@ impl CreativeLoop {
             duration: ex.duration,
             entropy_steps: k,
             predicted_gain: ex.predicted_gain,
-            cumulative_gain: self.s.cumulative_gain,
+            cumulative_gain: self.t.s.cumulative_gain,
         });
-        push_capped(&mut self.s.history, self.config.history_capacity, record);
+        push_capped(&mut self.t.s.history, self.config.history_capacity, record);
         d.exploration = Some(ExplorationInfo {
             profile: name,
             k,

@@ -194,8 +194,24 @@ impl LearnedSelector {
         default: &DefaultSelector,
         rng: &mut R,
     ) -> Profile {
-        let mut x = self
-            .pending
+        let mut pending = self.pending.take();
+        let profile = self.choose_with(obs, trigger, default, rng, &mut pending);
+        self.pending = pending;
+        profile
+    }
+
+    /// [`choose`](Self::choose), keeping the context in `pending`, which the caller hands
+    /// back to [`learn_with`](Self::learn_with): so that one selector can serve many
+    /// trajectories, each with an exploration of its own in progress.
+    pub(crate) fn choose_with<R: Rng + ?Sized>(
+        &mut self,
+        obs: &Observation<'_>,
+        trigger: Trigger,
+        default: &DefaultSelector,
+        rng: &mut R,
+        pending: &mut Option<Vec<f64>>,
+    ) -> Profile {
+        let mut x = pending
             .take()
             .unwrap_or_else(|| std::mem::take(&mut self.buffers.spare));
         let default_choice = default.choose(obs);
@@ -226,7 +242,7 @@ impl LearnedSelector {
             }
         }
         self.last.copy_from_slice(&x);
-        self.pending = Some(x);
+        *pending = Some(x);
         let name = self.arms[best.0].name.as_str();
         if name == default_name {
             return default_choice;
@@ -252,9 +268,19 @@ impl LearnedSelector {
     /// from a snapshot taken without this selector) only moves the outcome features. `false`
     /// when an arm could not be refitted (its previous estimate stays).
     pub fn learn(&mut self, record: &ExplorationRecord) -> bool {
+        let mut pending = self.pending.take();
+        self.learn_with(record, &mut pending)
+    }
+
+    /// [`learn`](Self::learn) with the context [`choose_with`](Self::choose_with) kept.
+    pub(crate) fn learn_with(
+        &mut self,
+        record: &ExplorationRecord,
+        pending: &mut Option<Vec<f64>>,
+    ) -> bool {
         let gain = record.creative_gain;
         let mut ok = true;
-        if let Some(x) = self.pending.take() {
+        if let Some(x) = pending.take() {
             let (discount, regularization) = (self.config.discount, self.config.regularization);
             let name = record.profile.name_str();
             let recent_discount = self.config.recent_discount;
@@ -281,6 +307,17 @@ impl LearnedSelector {
             self.memory.completion += rate * (completion.min(1.0) - self.memory.completion);
         }
         ok
+    }
+
+    /// Moves the context of a snapshot's exploration in progress out of the selector (a loop
+    /// keeps it with its trajectory).
+    pub(crate) fn take_pending(&mut self) -> Option<Vec<f64>> {
+        self.pending.take()
+    }
+
+    /// Puts a trajectory's context back, for a snapshot in the format-2 layout.
+    pub(crate) fn set_pending(&mut self, pending: Option<Vec<f64>>) {
+        self.pending = pending;
     }
 
     /// Checks a restored selector against the loop's config and profiles.
