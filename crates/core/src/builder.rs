@@ -184,6 +184,7 @@ impl LoopBuilder {
                 self.registry.names(),
             )?),
         };
+        let history_capacity = config.history_capacity;
         let learning = Learning {
             learned,
             default_selector: DefaultSelector::new(config.selector.clone()),
@@ -195,7 +196,7 @@ impl LoopBuilder {
         Ok(CreativeLoop {
             config,
             learning,
-            t: Trajectory::from_parts(state, rng, active, pending),
+            t: Trajectory::from_parts(state, rng, active, pending, history_capacity),
         })
     }
 }

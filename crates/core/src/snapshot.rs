@@ -9,6 +9,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 
 use crate::config::Config;
 use crate::decision::{Mode, Trigger};
+use crate::engine::{Learning, Trajectory};
 use crate::learned::LearnedSelector;
 use crate::metrics::{Calibration, Counters};
 use crate::policy::Tag;
@@ -178,6 +179,25 @@ impl LearningSnapshot {
 impl Snapshot {
     /// The format this version writes and reads.
     pub const FORMAT: u32 = SNAPSHOT_FORMAT;
+
+    /// A loop's snapshot from its parts: the learning it decides with and one trajectory (a
+    /// pool's primary session is persisted this way, as a single loop would be).
+    #[must_use]
+    pub fn from_parts(config: &Config, learning: &Learning, t: &Trajectory) -> Self {
+        Self {
+            format: SNAPSHOT_FORMAT,
+            config: config.clone(),
+            state: t.s.clone(),
+            model: learning.model.clone(),
+            rng: t.rng.clone(),
+            // The context of the exploration in progress lives with the trajectory; the
+            // snapshot keeps it in the selector, where format 2 has always had it.
+            learned: learning.learned.clone().map(|mut l| {
+                l.set_pending(t.pending.clone());
+                l
+            }),
+        }
+    }
 
     /// The configuration of the snapshotted loop.
     #[must_use]

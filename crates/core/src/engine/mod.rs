@@ -21,12 +21,12 @@ use crate::json::ReadState;
 use crate::learned::LearnedSelector;
 use crate::metrics::{Counters, Metrics};
 use crate::records::{CurrentExploration, ExplorationRecord};
-use crate::snapshot::{Snapshot, SNAPSHOT_FORMAT};
+use crate::snapshot::Snapshot;
 use crate::state::State;
-use parts::LearningRef;
-use step::Stepper;
 use crate::validate::{FieldError, Findings, Rejected};
 use crate::Error;
+use parts::LearningRef;
+use step::Stepper;
 
 /// The creative feedback loop: the Rust form of the guide's `CreativeFeedbackLoop`.
 ///
@@ -111,7 +111,9 @@ impl CreativeLoop {
         let mut config = self.config.clone();
         config.quality = quality;
         config.validate()?;
-        self.learning.model.reconfigure(config.quality.model_config())?;
+        self.learning
+            .model
+            .reconfigure(config.quality.model_config())?;
         self.config = config;
         Ok(())
     }
@@ -181,19 +183,7 @@ impl CreativeLoop {
     /// A complete copy of the loop's state (see [`Snapshot`]).
     #[must_use]
     pub fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            format: SNAPSHOT_FORMAT,
-            config: self.config.clone(),
-            state: self.t.s.clone(),
-            model: self.learning.model.clone(),
-            rng: self.t.rng.clone(),
-            // The context of the exploration in progress lives with the trajectory; the
-            // snapshot keeps it in the selector, where format 2 has always had it.
-            learned: self.learning.learned.clone().map(|mut l| {
-                l.set_pending(self.t.pending.clone());
-                l
-            }),
-        }
+        Snapshot::from_parts(&self.config, &self.learning, &self.t)
     }
 
     /// Gives a historical exploration to the quality model through the same path as live

@@ -112,7 +112,9 @@ impl LearningRef<'_> {
             Self::Owned(l) => LearningGuard::Owned(l),
             // A panic in a user's policy while the lock was held leaves the learning as the
             // policy left it; it stays usable, as it would in a loop that owns it.
-            Self::Shared(m) => LearningGuard::Shared(m.lock().unwrap_or_else(PoisonError::into_inner)),
+            Self::Shared(m) => {
+                LearningGuard::Shared(m.lock().unwrap_or_else(PoisonError::into_inner))
+            }
         }
     }
 }
@@ -152,6 +154,8 @@ pub struct Trajectory {
     pub(crate) events: Vec<Event>,
     /// The learned selector's context for the exploration in progress.
     pub(crate) pending: Option<Vec<f64>>,
+    /// Ended explorations kept (the config's `history_capacity` unless a pool keeps fewer).
+    pub(crate) history_capacity: u32,
 }
 
 /// A trajectory's persisted state (see [`Trajectory::snapshot`]). With the `serde` feature it
@@ -216,6 +220,7 @@ impl Trajectory {
             Xoshiro256PlusPlus::seed_from_u64(seed),
             None,
             None,
+            config.history_capacity,
         )
     }
 
@@ -224,6 +229,7 @@ impl Trajectory {
         rng: Xoshiro256PlusPlus,
         active: Option<ResolvedProfile>,
         pending: Option<Vec<f64>>,
+        history_capacity: u32,
     ) -> Self {
         Self {
             s,
@@ -231,7 +237,25 @@ impl Trajectory {
             active,
             events: Vec::with_capacity(EVENT_CAPACITY),
             pending,
+            history_capacity,
         }
+    }
+
+    /// Keeps at most `capacity` ended explorations (at least 1), dropping the oldest now. A
+    /// pool keeps few per session: they are most of an idle session's memory. Decisions do
+    /// not depend on it.
+    pub fn set_history_capacity(&mut self, capacity: u32) {
+        let capacity = capacity.max(1);
+        self.history_capacity = capacity;
+        let excess = self.s.history.len().saturating_sub(capacity as usize);
+        self.s.history.drain(..excess);
+        self.s.history.shrink_to(capacity as usize);
+    }
+
+    /// Ended explorations kept.
+    #[must_use]
+    pub fn history_capacity(&self) -> u32 {
+        self.history_capacity
     }
 
     /// Resumes a trajectory from its snapshot, checked against the config and the learning it
@@ -267,7 +291,13 @@ impl Trajectory {
             (p, Some(_)) => p,
             (_, None) => None,
         };
-        Ok(Self::from_parts(snapshot.state, snapshot.rng, active, pending))
+        Ok(Self::from_parts(
+            snapshot.state,
+            snapshot.rng,
+            active,
+            pending,
+            config.history_capacity,
+        ))
     }
 
     /// A complete copy of this trajectory (not of the learning it shares).
@@ -327,7 +357,13 @@ impl Trajectory {
         self.events.drain(..)
     }
 
-    /// Gives back the memory held for events (an idle trajectory needs none).
+    /// The events emitted since the last drain, taking their buffer along: a trajectory that
+    /// then sits idle holds no room for events.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Gives back the rings' and the events' spare room (an idle trajectory needs none).
     pub fn shrink(&mut self) {
         self.events = Vec::new();
         self.s.shrink();

@@ -93,7 +93,8 @@ impl Stepper<'_> {
         let step = self.t.s.steps;
         if !warnings.is_empty() {
             self.t.s.counters.input_corrections += warnings.len() as u64;
-            self.t.events
+            self.t
+                .events
                 .extend(warnings.iter().map(|w| Event::InputCorrected {
                     step,
                     field: w.field.clone(),
@@ -459,7 +460,7 @@ impl Stepper<'_> {
         let baseline = self.t.s.baseline.unwrap_or(obs.values.aesthetic_score);
         let end = if k >= ex.duration {
             Some((OutcomeKind::Completed, Reason::Completed))
-        } else if rules::prunes(k, obs.values.aesthetic_score, baseline, &self.config) {
+        } else if rules::prunes(k, obs.values.aesthetic_score, baseline, self.config) {
             Some((OutcomeKind::Pruned, Reason::Pruned))
         } else {
             None
@@ -536,7 +537,9 @@ impl Stepper<'_> {
         let l = &mut *guard;
         let errors = &mut self.t.s.counters.errors;
         if record.outcome != OutcomeKind::Aborted
-            && l.model.add_sample(record.features, record.creative_gain).is_err()
+            && l.model
+                .add_sample(record.features, record.creative_gain)
+                .is_err()
         {
             *errors += 1;
         }
@@ -595,7 +598,7 @@ impl Stepper<'_> {
             predicted_gain: ex.predicted_gain,
             cumulative_gain: self.t.s.cumulative_gain,
         });
-        push_capped(&mut self.t.s.history, self.config.history_capacity, record);
+        push_capped(&mut self.t.s.history, self.t.history_capacity, record);
         d.exploration = Some(ExplorationInfo {
             profile: name,
             k,

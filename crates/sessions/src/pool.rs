@@ -1,0 +1,741 @@
+//! The pool: sessions keyed by id in shards, one shared learning, eviction to a store.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use creative_feedback_core::{
+    Config, CreativeLoop, Decision, Event, ExplorationRecord, Learning, LearningSnapshot, Mode,
+    ReadState, Rejected, Snapshot, State, Trajectory,
+};
+
+use crate::id::{id_hash, session_seed, validate_id};
+use crate::report::{PoolStats, SessionInfo, SessionList, SessionSummary, Tallies};
+use crate::store::SessionStore;
+use crate::Error;
+
+/// Settings of a [`Pool`]. `PoolConfig::default()` gives the documented defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// Most sessions held in memory at once (default 100,000). When full, a new session
+    /// evicts the least recently used one that can be evicted, or is refused.
+    pub max_sessions: usize,
+    /// A session not updated for this long is evicted by [`Pool::evict_idle`] (default one
+    /// hour; `None` keeps sessions until room is needed). Without a store, eviction drops the
+    /// session, so only sessions idle this long may be dropped to make room.
+    pub idle_ttl_ms: Option<u64>,
+    /// Each session is saved to the store every this many of its own accepted steps (default
+    /// 1000; 0 saves only on eviction and [`Pool::save_all`]). A crash loses at most this many
+    /// steps of each session.
+    pub snapshot_every: u64,
+    /// Ended explorations kept per session (default 10): most of an idle session's memory.
+    pub session_history: u32,
+    /// The primary session: it decides with the config's own seed, keeps `history_capacity`
+    /// explorations, and is never evicted (default `"default"`).
+    pub primary: String,
+    /// Number of shards of the session map (default 64): updates of sessions in different
+    /// shards never wait for each other.
+    pub shards: usize,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Self {
+            max_sessions: 100_000,
+            idle_ttl_ms: Some(3_600_000),
+            snapshot_every: 1000,
+            session_history: 10,
+            primary: "default".to_owned(),
+            shards: 64,
+        }
+    }
+}
+
+impl PoolConfig {
+    fn check(&self) -> Result<(), Error> {
+        let invalid = |key: &'static str, reason: &str| {
+            Err(Error::InvalidSetting {
+                key,
+                reason: reason.to_owned(),
+            })
+        };
+        if self.max_sessions == 0 {
+            return invalid("max_sessions", "must be at least 1");
+        }
+        if self.session_history == 0 {
+            return invalid("session_history", "must be at least 1");
+        }
+        if !(1..=4096).contains(&self.shards) {
+            return invalid("shards", "must be between 1 and 4096");
+        }
+        if self.idle_ttl_ms == Some(0) {
+            return invalid(
+                "idle_ttl",
+                "must be positive, or absent to keep idle sessions",
+            );
+        }
+        validate_id(&self.primary)
+    }
+}
+
+/// What one update of a session gave.
+#[derive(Debug, Clone)]
+pub struct Stepped {
+    /// The decision.
+    pub decision: Decision,
+    /// The session's events of this step, oldest first.
+    pub events: Vec<Event>,
+    /// The record of the exploration that ended this step, if one did.
+    pub ended: Option<ExplorationRecord>,
+    /// The session's accepted steps after this one.
+    pub steps: u64,
+    /// Whether this update loaded the session from the store.
+    pub reloaded: bool,
+}
+
+/// One session in memory. `t` is `None` once the session was evicted or removed: a thread
+/// that found it just before then looks it up again.
+struct Slot {
+    t: Option<Trajectory>,
+    since_snapshot: u64,
+    last_update_ms: Option<u64>,
+}
+
+type SlotRef = Arc<Mutex<Slot>>;
+
+struct Entry {
+    slot: SlotRef,
+    /// Order of last use: the oldest tick is the least recently used.
+    tick: u64,
+    last_ms: u64,
+}
+
+#[derive(Default)]
+struct Shard {
+    map: HashMap<Arc<str>, Entry>,
+    lru: BTreeMap<u64, Arc<str>>,
+}
+
+impl Shard {
+    fn touch(&mut self, id: &str, tick: u64, now_ms: u64) -> Option<SlotRef> {
+        let entry = self.map.get_mut(id)?;
+        if let Some(key) = self.lru.remove(&entry.tick) {
+            self.lru.insert(tick, key);
+        }
+        entry.tick = tick;
+        entry.last_ms = entry.last_ms.max(now_ms);
+        Some(Arc::clone(&entry.slot))
+    }
+
+    /// Removes the entry if it still holds this slot.
+    fn forget(&mut self, id: &str, slot: &SlotRef) -> bool {
+        match self.map.get(id) {
+            Some(e) if Arc::ptr_eq(&e.slot, slot) => {
+                self.lru.remove(&e.tick);
+                self.map.remove(id);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// How many times an update looks a session up again after losing it to an eviction.
+const LOOKUPS: usize = 4;
+/// How many evictions a new session may try before it is refused.
+const EVICTIONS: usize = 8;
+/// Candidates for eviction taken from the oldest end of each shard.
+const CANDIDATES_PER_SHARD: usize = 2;
+
+/// Many sessions of the loop, one shared learning.
+///
+/// Each session has its own trajectory (mode, exploration in progress, recovery, counters,
+/// generator), created on its first update from the pool's config; all of them decide with,
+/// and teach, one [`Learning`]: one quality model and one selector that learn from every
+/// session's ended explorations, in the order the updates reach them (the same order gives
+/// the same results, bit for bit).
+///
+/// Updates of different sessions run in parallel: the map is sharded, each session has its
+/// own lock, and the shared learning is locked only while an exploration starts or ends.
+/// Times are arguments (`now_ms`, milliseconds on any monotonic scale), so tests are exact.
+pub struct Pool {
+    config: Config,
+    learning: Mutex<Learning>,
+    shards: Box<[Mutex<Shard>]>,
+    settings: PoolConfig,
+    store: Option<Arc<dyn SessionStore>>,
+    tick: AtomicU64,
+    resident: AtomicUsize,
+    modes: [AtomicUsize; 4],
+    tallies: Tallies,
+    store_failing: Mutex<Option<String>>,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("settings", &self.settings)
+            .field("resident", &self.resident.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+fn mode_index(mode: Mode) -> usize {
+    Mode::ALL.iter().position(|m| *m == mode).unwrap_or(0)
+}
+
+impl Pool {
+    /// A pool whose sessions decide with `feedback`'s config and share its learning (model,
+    /// selectors, predictor); `feedback`'s own trajectory becomes the primary session. Build
+    /// `feedback` as a single loop (custom profiles, selector, a pre-trained model, or a
+    /// snapshot to resume from). `store` keeps evicted sessions; without one, eviction drops
+    /// them.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidSetting`] naming a setting that cannot work.
+    pub fn new(
+        feedback: CreativeLoop,
+        settings: PoolConfig,
+        store: Option<Arc<dyn SessionStore>>,
+    ) -> Result<Self, Error> {
+        settings.check()?;
+        let (config, learning, primary) = feedback.into_parts();
+        let pool = Self {
+            config,
+            learning: Mutex::new(learning),
+            shards: (0..settings.shards).map(|_| Mutex::default()).collect(),
+            settings,
+            store,
+            tick: AtomicU64::new(0),
+            resident: AtomicUsize::new(0),
+            modes: Default::default(),
+            tallies: Tallies::default(),
+            store_failing: Mutex::new(None),
+        };
+        let id = pool.settings.primary.clone();
+        pool.resident.fetch_add(1, Ordering::Relaxed);
+        pool.insert(&mut lock(pool.shard(&id)), &id, primary, 0);
+        Ok(pool)
+    }
+
+    /// The config every session decides with.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The settings.
+    #[must_use]
+    pub fn settings(&self) -> &PoolConfig {
+        &self.settings
+    }
+
+    /// Reads the shared learning (its lock is held while `f` runs: keep it short).
+    pub fn with_learning<R>(&self, f: impl FnOnce(&Learning) -> R) -> R {
+        f(&lock(&self.learning))
+    }
+
+    /// A copy of the shared learning, to persist.
+    #[must_use]
+    pub fn learning_snapshot(&self) -> LearningSnapshot {
+        lock(&self.learning).snapshot(&self.config)
+    }
+
+    /// A resident session as a whole loop's snapshot: the config, the shared learning and
+    /// its trajectory (how the primary session is persisted). `None` if it is not resident.
+    #[must_use]
+    pub fn loop_snapshot(&self, id: &str) -> Option<Snapshot> {
+        let slot = self.lookup(id)?;
+        let slot = lock(&slot);
+        let t = slot.t.as_ref()?;
+        Some(Snapshot::from_parts(&self.config, &lock(&self.learning), t))
+    }
+
+    fn shard(&self, id: &str) -> &Mutex<Shard> {
+        let i = (id_hash(id) % self.shards.len() as u64) as usize;
+        &self.shards[i]
+    }
+
+    fn next_tick(&self) -> u64 {
+        self.tick.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn lookup(&self, id: &str) -> Option<SlotRef> {
+        lock(self.shard(id))
+            .map
+            .get(id)
+            .map(|e| Arc::clone(&e.slot))
+    }
+
+    fn insert(&self, shard: &mut Shard, id: &str, mut t: Trajectory, now_ms: u64) -> SlotRef {
+        if id != self.settings.primary {
+            t.set_history_capacity(self.settings.session_history);
+        }
+        self.modes[mode_index(t.mode())].fetch_add(1, Ordering::Relaxed);
+        let slot = Arc::new(Mutex::new(Slot {
+            t: Some(t),
+            since_snapshot: 0,
+            last_update_ms: None,
+        }));
+        let key: Arc<str> = Arc::from(id);
+        let tick = self.next_tick();
+        shard.lru.insert(tick, Arc::clone(&key));
+        shard.map.insert(
+            key,
+            Entry {
+                slot: Arc::clone(&slot),
+                tick,
+                last_ms: now_ms,
+            },
+        );
+        slot
+    }
+
+    /// One step of the session `id`, created from the config (or reloaded from the store) on
+    /// first use.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidId`]; [`Error::Rejected`] for an invalid state (that session did not
+    /// advance, no other changed); [`Error::Full`] when a new session finds no room;
+    /// [`Error::Store`] / [`Error::Corrupt`] when its saved snapshot cannot be read.
+    pub fn update(&self, id: &str, read: &ReadState, now_ms: u64) -> Result<Stepped, Error> {
+        self.step(id, now_ms, |t| {
+            t.update_read(&self.config, &self.learning, read)
+        })
+    }
+
+    /// [`update`](Self::update) with a state built in code.
+    ///
+    /// # Errors
+    ///
+    /// As [`update`](Self::update).
+    pub fn update_state(&self, id: &str, state: &State, now_ms: u64) -> Result<Stepped, Error> {
+        self.step(id, now_ms, |t| {
+            t.update(&self.config, &self.learning, state)
+        })
+    }
+
+    fn step(
+        &self,
+        id: &str,
+        now_ms: u64,
+        run: impl Fn(&mut Trajectory) -> Result<Decision, Rejected>,
+    ) -> Result<Stepped, Error> {
+        validate_id(id)?;
+        for _ in 0..LOOKUPS {
+            let (slot, reloaded) = self.resident(id, now_ms)?;
+            let mut guard = lock(&slot);
+            let s = &mut *guard;
+            let Some(t) = s.t.as_mut() else {
+                continue; // evicted between the lookup and the lock: look it up again
+            };
+            let before = t.mode();
+            let decision = match run(t) {
+                Ok(d) => d,
+                Err(rejected) => {
+                    self.tallies.rejected.fetch_add(1, Ordering::Relaxed);
+                    return Err(Error::Rejected {
+                        id: id.to_owned(),
+                        rejected,
+                    });
+                }
+            };
+            self.tallies.updates.fetch_add(1, Ordering::Relaxed);
+            if t.mode() != before {
+                self.modes[mode_index(before)].fetch_sub(1, Ordering::Relaxed);
+                self.modes[mode_index(t.mode())].fetch_add(1, Ordering::Relaxed);
+            }
+            s.last_update_ms = Some(now_ms);
+            let ended = decision
+                .outcome
+                .is_some()
+                .then(|| t.history().last().cloned())
+                .flatten();
+            let stepped = Stepped {
+                events: t.take_events(),
+                steps: t.steps(),
+                decision,
+                ended,
+                reloaded,
+            };
+            s.since_snapshot += 1;
+            if self.settings.snapshot_every > 0 && s.since_snapshot >= self.settings.snapshot_every
+            {
+                if let Some(store) = &self.store {
+                    if self.note(store.save(id, &t.snapshot())) {
+                        s.since_snapshot = 0;
+                    }
+                }
+            }
+            return Ok(stepped);
+        }
+        Err(Error::Full {
+            max_sessions: self.settings.max_sessions,
+        })
+    }
+
+    /// The session's slot, made resident if needed; whether it was loaded from the store.
+    fn resident(&self, id: &str, now_ms: u64) -> Result<(SlotRef, bool), Error> {
+        if let Some(slot) = lock(self.shard(id)).touch(id, self.next_tick(), now_ms) {
+            return Ok((slot, false));
+        }
+        self.reserve(now_ms)?;
+        let mut shard = lock(self.shard(id));
+        if let Some(slot) = shard.touch(id, self.next_tick(), now_ms) {
+            self.resident.fetch_sub(1, Ordering::Relaxed);
+            return Ok((slot, false));
+        }
+        // Loading under the shard's lock keeps two threads from loading one session twice.
+        let loaded = match self.load(id) {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                self.resident.fetch_sub(1, Ordering::Relaxed);
+                return Err(e);
+            }
+        };
+        let reloaded = loaded.is_some();
+        let t = match loaded {
+            Some(t) => {
+                self.tallies.reloaded.fetch_add(1, Ordering::Relaxed);
+                t
+            }
+            None => {
+                self.tallies.created.fetch_add(1, Ordering::Relaxed);
+                let seed = session_seed(self.config.seed, id, &self.settings.primary);
+                Trajectory::new(&self.config, seed)
+            }
+        };
+        Ok((self.insert(&mut shard, id, t, now_ms), reloaded))
+    }
+
+    /// The session's trajectory from the store, if it is there.
+    fn load(&self, id: &str) -> Result<Option<Trajectory>, Error> {
+        let Some(store) = &self.store else {
+            return Ok(None);
+        };
+        let Some(snapshot) = store.load(id)? else {
+            return Ok(None);
+        };
+        let t =
+            Trajectory::restore(snapshot, &self.config, &lock(&self.learning)).map_err(|e| {
+                Error::Corrupt {
+                    id: id.to_owned(),
+                    reason: e.to_string(),
+                }
+            })?;
+        Ok(Some(t))
+    }
+
+    /// Takes a place for one more resident session, evicting to make room.
+    fn reserve(&self, now_ms: u64) -> Result<(), Error> {
+        let max = self.settings.max_sessions;
+        for _ in 0..EVICTIONS {
+            let took = self
+                .resident
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                    (n < max).then_some(n + 1)
+                });
+            if took.is_ok() {
+                return Ok(());
+            }
+            if !self.evict_one(now_ms) {
+                break;
+            }
+        }
+        self.tallies.refused.fetch_add(1, Ordering::Relaxed);
+        Err(Error::Full { max_sessions: max })
+    }
+
+    /// Whether this session may leave memory now: never the primary; with a store any other
+    /// (it is saved first); without one only a session idle for the whole `idle_ttl`.
+    fn evictable(&self, id: &str, last_ms: u64, now_ms: u64) -> bool {
+        if id == self.settings.primary {
+            return false;
+        }
+        self.store.is_some()
+            || self
+                .settings
+                .idle_ttl_ms
+                .is_some_and(|ttl| now_ms.saturating_sub(last_ms) >= ttl)
+    }
+
+    /// Evicts the least recently used session that can go; whether one did.
+    fn evict_one(&self, now_ms: u64) -> bool {
+        let mut candidates: Vec<(u64, Arc<str>, SlotRef)> = Vec::new();
+        for shard in &*self.shards {
+            let shard = lock(shard);
+            candidates.extend(
+                shard
+                    .lru
+                    .iter()
+                    .filter_map(|(tick, id)| {
+                        let e = shard.map.get(id)?;
+                        self.evictable(id, e.last_ms, now_ms)
+                            .then(|| (*tick, Arc::clone(id), Arc::clone(&e.slot)))
+                    })
+                    .take(CANDIDATES_PER_SHARD),
+            );
+        }
+        candidates.sort_unstable_by_key(|c| c.0);
+        candidates
+            .into_iter()
+            .any(|(_, id, slot)| self.evict(&id, &slot, false))
+    }
+
+    /// Saves (with a store) and drops a session that no update is using; whether it went.
+    fn evict(&self, id: &str, slot: &SlotRef, idle: bool) -> bool {
+        let Ok(mut guard) = slot.try_lock() else {
+            return false; // in use: it is not the least recently used for long
+        };
+        let Some(t) = guard.t.as_ref() else {
+            return false;
+        };
+        if let Some(store) = &self.store {
+            if !self.note(store.save(id, &t.snapshot())) {
+                return false;
+            }
+        }
+        if !lock(self.shard(id)).forget(id, slot) {
+            return false;
+        }
+        let mode = t.mode();
+        guard.t = None;
+        self.modes[mode_index(mode)].fetch_sub(1, Ordering::Relaxed);
+        self.resident.fetch_sub(1, Ordering::Relaxed);
+        let tally = if idle {
+            &self.tallies.expired
+        } else {
+            &self.tallies.evicted
+        };
+        tally.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    /// Evicts every session idle for `idle_ttl` (saved first when there is a store); how many
+    /// went. Call it every so often (the server does, every second).
+    pub fn evict_idle(&self, now_ms: u64) -> usize {
+        let Some(ttl) = self.settings.idle_ttl_ms else {
+            return 0;
+        };
+        let mut idle: Vec<(Arc<str>, SlotRef)> = Vec::new();
+        for shard in &*self.shards {
+            let shard = lock(shard);
+            idle.extend(
+                shard
+                    .map
+                    .iter()
+                    .filter(|(id, e)| {
+                        now_ms.saturating_sub(e.last_ms) >= ttl && ***id != *self.settings.primary
+                    })
+                    .map(|(id, e)| (Arc::clone(id), Arc::clone(&e.slot))),
+            );
+        }
+        idle.into_iter()
+            .filter(|(id, slot)| self.evict(id, slot, true))
+            .count()
+    }
+
+    /// Forgets a session, in memory and in the store; whether it existed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidId`]; [`Error::Store`] when the store cannot remove it.
+    pub fn remove(&self, id: &str) -> Result<bool, Error> {
+        validate_id(id)?;
+        let mut existed = false;
+        if let Some(slot) = self.lookup(id) {
+            let mut guard = lock(&slot);
+            if lock(self.shard(id)).forget(id, &slot) {
+                if let Some(t) = guard.t.take() {
+                    self.modes[mode_index(t.mode())].fetch_sub(1, Ordering::Relaxed);
+                    self.resident.fetch_sub(1, Ordering::Relaxed);
+                    existed = true;
+                }
+            }
+        }
+        if let Some(store) = &self.store {
+            existed |= store.remove(id)?;
+        }
+        if existed {
+            self.tallies.removed.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(existed)
+    }
+
+    /// A session's metrics and exploration in progress; a session in the store is read
+    /// without being made resident.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidId`]; [`Error::Unknown`] when there is no such session;
+    /// [`Error::Store`] / [`Error::Corrupt`] when its saved snapshot cannot be read.
+    pub fn get(&self, id: &str) -> Result<SessionInfo, Error> {
+        validate_id(id)?;
+        if let Some(slot) = self.lookup(id) {
+            let slot = lock(&slot);
+            if let Some(t) = &slot.t {
+                return Ok(SessionInfo::new(
+                    id,
+                    true,
+                    slot.last_update_ms,
+                    t.metrics(&lock(&self.learning)),
+                ));
+            }
+        }
+        match self.load(id)? {
+            Some(t) => Ok(SessionInfo::new(
+                id,
+                false,
+                None,
+                t.metrics(&lock(&self.learning)),
+            )),
+            None => Err(Error::Unknown { id: id.to_owned() }),
+        }
+    }
+
+    /// Runs `f` on a resident session's trajectory (e.g. to read its history); `None` if it
+    /// is not resident.
+    pub fn with_session<R>(&self, id: &str, f: impl FnOnce(&Trajectory) -> R) -> Option<R> {
+        let slot = self.lookup(id)?;
+        let slot = lock(&slot);
+        slot.t.as_ref().map(f)
+    }
+
+    /// Resident sessions, most recently updated first (then by id), `limit` of them from
+    /// `offset`.
+    #[must_use]
+    pub fn list(&self, limit: usize, offset: usize) -> SessionList {
+        let mut slots: Vec<(Arc<str>, SlotRef)> = Vec::new();
+        for shard in &*self.shards {
+            let shard = lock(shard);
+            slots.extend(
+                shard
+                    .map
+                    .iter()
+                    .map(|(id, e)| (Arc::clone(id), Arc::clone(&e.slot))),
+            );
+        }
+        let mut sessions: Vec<SessionSummary> = slots
+            .into_iter()
+            .filter_map(|(id, slot)| {
+                let slot = lock(&slot);
+                let t = slot.t.as_ref()?;
+                Some(SessionSummary {
+                    id: id.to_string(),
+                    steps: t.steps(),
+                    mode: t.mode(),
+                    last_update_ms: slot.last_update_ms,
+                    cumulative_gain: t.cumulative_gain(),
+                    explorations: t.counters().ended(),
+                    exploring: t.current_exploration().map(|e| e.profile.to_string()),
+                })
+            })
+            .collect();
+        let total = sessions.len();
+        sessions.sort_unstable_by(|a, b| {
+            b.last_update_ms
+                .cmp(&a.last_update_ms)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        let sessions = sessions.into_iter().skip(offset).take(limit).collect();
+        SessionList {
+            total,
+            offset,
+            sessions,
+        }
+    }
+
+    /// Saves every resident session to the store (at shutdown); how many were saved.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] for the first session that could not be saved (the others are still
+    /// tried).
+    pub fn save_all(&self) -> Result<usize, Error> {
+        let Some(store) = &self.store else {
+            return Ok(0);
+        };
+        let mut slots: Vec<(Arc<str>, SlotRef)> = Vec::new();
+        for shard in &*self.shards {
+            let shard = lock(shard);
+            slots.extend(
+                shard
+                    .map
+                    .iter()
+                    .map(|(id, e)| (Arc::clone(id), Arc::clone(&e.slot))),
+            );
+        }
+        let (mut saved, mut first_error) = (0, None);
+        for (id, slot) in slots {
+            if *id == *self.settings.primary {
+                continue; // persisted with the learning, as a whole loop
+            }
+            let mut slot = lock(&slot);
+            let Some(t) = slot.t.as_ref() else {
+                continue;
+            };
+            match store.save(&id, &t.snapshot()) {
+                Ok(()) => {
+                    saved += 1;
+                    slot.since_snapshot = 0;
+                }
+                Err(e) => {
+                    self.note(Err(e.clone()));
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(saved), Err)
+    }
+
+    /// Records a store write's result; whether it succeeded.
+    fn note(&self, result: Result<(), Error>) -> bool {
+        let mut failing = lock(&self.store_failing);
+        match result {
+            Ok(()) => {
+                *failing = None;
+                true
+            }
+            Err(e) => {
+                self.tallies.store_errors.fetch_add(1, Ordering::Relaxed);
+                *failing = Some(e.to_string());
+                false
+            }
+        }
+    }
+
+    /// Why the store's last write failed, while writes keep failing.
+    #[must_use]
+    pub fn store_failing(&self) -> Option<String> {
+        lock(&self.store_failing).clone()
+    }
+
+    /// Counts for metrics: sessions by mode, created, reloaded, evicted and so on.
+    #[must_use]
+    pub fn stats(&self) -> PoolStats {
+        let l = lock(&self.learning);
+        PoolStats {
+            resident: self.resident.load(Ordering::Relaxed),
+            max_sessions: self.settings.max_sessions,
+            by_mode: Mode::ALL
+                .iter()
+                .map(|m| {
+                    (
+                        m.as_str(),
+                        self.modes[mode_index(*m)].load(Ordering::Relaxed),
+                    )
+                })
+                .collect(),
+            tallies: self.tallies.read(),
+            model_samples: l.model().samples_seen(),
+            model_trained: l.model().is_trained(),
+            learned_arms: l.learned_selector().map(|s| s.arms()),
+        }
+    }
+}

@@ -1,0 +1,317 @@
+//! The pool's promises: one learning taught by every session, determinism for a given order,
+//! eviction and reload that change no decision, and bad input that changes nothing.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use creative_feedback_core::{
+    Config, CreativeLoop, Decision, Mode, ReadState, SelectorKind, State,
+};
+use creative_feedback_sessions::{DirStore, Error, MemoryStore, Pool, PoolConfig, SessionStore};
+use creative_feedback_sim::{Host, HostConfig};
+
+fn learned_config() -> Config {
+    let mut config = Config::default();
+    config.selector.kind = SelectorKind::Learned;
+    config
+}
+
+fn pool(config: Config, settings: PoolConfig, store: Option<Arc<dyn SessionStore>>) -> Pool {
+    Pool::new(CreativeLoop::new(config).unwrap(), settings, store).unwrap()
+}
+
+/// Drives `sessions` simulated hosts round-robin for `rounds` rounds, one update each per
+/// round, and returns every decision in order.
+fn drive(pool: &Pool, sessions: usize, rounds: usize) -> Vec<(String, Decision)> {
+    let mut hosts: Vec<Host> = (0..sessions)
+        .map(|i| Host::new(HostConfig::seeded(i as u64)).unwrap())
+        .collect();
+    let mut out = Vec::with_capacity(sessions * rounds);
+    for round in 0..rounds {
+        for (i, host) in hosts.iter_mut().enumerate() {
+            let id = format!("s{i}");
+            let stepped = pool
+                .update_state(&id, &host.observe(), round as u64)
+                .unwrap();
+            host.apply(&stepped.decision);
+            out.push((id, stepped.decision));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_session_teaches_the_one_shared_model_and_selector() {
+    let pool = pool(learned_config(), PoolConfig::default(), None);
+    drive(&pool, 8, 3000);
+    let stats = pool.stats();
+    let ended: u64 = (0..8)
+        .map(|i| {
+            pool.with_session(&format!("s{i}"), |t| {
+                t.counters().completed + t.counters().pruned
+            })
+            .unwrap()
+        })
+        .sum();
+    let with_aborted: u64 = (0..8)
+        .map(|i| {
+            pool.with_session(&format!("s{i}"), |t| t.counters().ended())
+                .unwrap()
+        })
+        .sum();
+    assert!(ended > 8, "the hosts explored ({ended} explorations)");
+    // The model learns from completed and pruned explorations, the selector from all.
+    assert_eq!(stats.model_samples, ended);
+    let pulls: u64 = stats
+        .learned_arms
+        .unwrap()
+        .iter()
+        .map(|a| a.explorations)
+        .sum();
+    assert_eq!(
+        pulls, with_aborted,
+        "the selector learned every session's outcomes"
+    );
+    assert_eq!(stats.resident, 9);
+    assert_eq!(stats.tallies.created, 8);
+    assert_eq!(stats.tallies.updates, 8 * 3000);
+}
+
+#[test]
+fn the_same_order_of_updates_gives_the_same_decisions_and_learning() {
+    let a = pool(learned_config(), PoolConfig::default(), None);
+    let b = pool(learned_config(), PoolConfig::default(), None);
+    assert_eq!(drive(&a, 5, 2000), drive(&b, 5, 2000));
+    assert_eq!(
+        a.learning_snapshot().to_json().unwrap(),
+        b.learning_snapshot().to_json().unwrap()
+    );
+}
+
+#[test]
+fn the_primary_session_decides_as_a_single_loop_would() {
+    let pool = pool(learned_config(), PoolConfig::default(), None);
+    let mut single = CreativeLoop::new(learned_config()).unwrap();
+    let mut host = Host::new(HostConfig::seeded(3)).unwrap();
+    for step in 0..5000 {
+        let state = host.observe();
+        let from_pool = pool.update_state("default", &state, step).unwrap().decision;
+        assert_eq!(from_pool, single.update(&state).unwrap(), "step {step}");
+        host.apply(&from_pool);
+    }
+    assert_eq!(
+        pool.loop_snapshot("default").unwrap().to_json().unwrap(),
+        single.snapshot().to_json().unwrap()
+    );
+}
+
+#[test]
+fn sessions_evicted_and_reloaded_decide_as_if_they_had_stayed() {
+    let roomy = pool(learned_config(), PoolConfig::default(), None);
+    let store = Arc::new(MemoryStore::new());
+    let tight = pool(
+        learned_config(),
+        PoolConfig {
+            max_sessions: 3, // the primary and two of the six sessions
+            ..PoolConfig::default()
+        },
+        Some(store.clone()),
+    );
+    assert_eq!(drive(&roomy, 6, 600), drive(&tight, 6, 600));
+    let stats = tight.stats();
+    assert!(stats.tallies.evicted > 1000, "{:?}", stats.tallies);
+    assert_eq!(stats.tallies.reloaded, stats.tallies.evicted - 4);
+    assert_eq!(stats.resident, 3);
+    assert_eq!(store.len(), 6, "every session was evicted at least once");
+    assert_eq!(
+        roomy.learning_snapshot().to_json().unwrap(),
+        tight.learning_snapshot().to_json().unwrap()
+    );
+}
+
+#[test]
+fn without_a_store_only_sessions_idle_past_the_ttl_make_room() {
+    let pool = pool(
+        Config::default(),
+        PoolConfig {
+            max_sessions: 2,
+            idle_ttl_ms: Some(1000),
+            ..PoolConfig::default()
+        },
+        None,
+    );
+    let state = State::new(0.5, 0.6);
+    pool.update_state("a", &state, 0).unwrap();
+    let full = pool.update_state("b", &state, 999).unwrap_err();
+    assert!(matches!(full, Error::Full { max_sessions: 2 }), "{full}");
+    assert!(full.to_string().contains("retry later"));
+    assert_eq!(pool.stats().tallies.refused, 1);
+    // At the TTL, `a` may be dropped for `b`.
+    pool.update_state("b", &state, 1000).unwrap();
+    assert!(matches!(pool.get("a"), Err(Error::Unknown { .. })));
+    assert_eq!(pool.stats().tallies.evicted, 1);
+}
+
+#[test]
+fn idle_sessions_are_saved_and_evicted_and_the_primary_stays() {
+    let store = Arc::new(MemoryStore::new());
+    let pool = pool(
+        Config::default(),
+        PoolConfig {
+            idle_ttl_ms: Some(60_000),
+            ..PoolConfig::default()
+        },
+        Some(store.clone()),
+    );
+    let state = State::new(0.9, 0.6);
+    pool.update_state("default", &state, 0).unwrap();
+    pool.update_state("old", &state, 0).unwrap();
+    pool.update_state("new", &state, 30_000).unwrap();
+    assert_eq!(pool.evict_idle(59_999), 0);
+    assert_eq!(pool.evict_idle(60_000), 1);
+    assert_eq!(pool.stats().tallies.expired, 1);
+    assert_eq!(pool.stats().resident, 2);
+    let info = pool.get("old").unwrap();
+    assert!(!info.resident);
+    assert_eq!(info.metrics.steps, 1);
+    assert_eq!(info.metrics.mode, Mode::Exploring);
+    // The next update reloads it where it was.
+    let stepped = pool.update_state("old", &state, 70_000).unwrap();
+    assert!(stepped.reloaded);
+    assert_eq!(stepped.steps, 2);
+}
+
+#[test]
+fn an_invalid_state_changes_nothing_in_any_session() {
+    let pool = pool(learned_config(), PoolConfig::default(), None);
+    drive(&pool, 3, 500);
+    let before = pool.learning_snapshot().to_json().unwrap();
+    let list_before = pool.list(10, 0);
+    let read = ReadState::from_json(r#"{"novelty": "x", "aesthetic_score": "y"}"#).unwrap();
+    let err = pool.update("s1", &read, 9).unwrap_err();
+    let Error::Rejected { id, rejected } = &err else {
+        panic!("{err}");
+    };
+    assert_eq!(id, "s1");
+    let fields: Vec<&str> = rejected.fields.iter().map(|f| f.field.as_str()).collect();
+    assert_eq!(fields, ["novelty", "aesthetic_score"]);
+    assert_eq!(pool.learning_snapshot().to_json().unwrap(), before);
+    assert_eq!(pool.list(10, 0), list_before);
+    assert_eq!(pool.stats().tallies.rejected, 1);
+}
+
+#[test]
+fn ids_are_checked_and_unknown_sessions_are_named() {
+    let pool = pool(Config::default(), PoolConfig::default(), None);
+    let state = State::new(0.5, 0.6);
+    for bad in ["", "../etc", "a b", &"x".repeat(129)] {
+        let err = pool.update_state(bad, &state, 0).unwrap_err();
+        assert!(matches!(err, Error::InvalidId { .. }), "{bad:?}: {err}");
+    }
+    assert_eq!(pool.stats().resident, 1);
+    let err = pool.get("nobody").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "no session \"nobody\"; a session is created by its first update"
+    );
+    pool.update_state("gone", &state, 0).unwrap();
+    assert!(pool.remove("gone").unwrap());
+    assert!(!pool.remove("gone").unwrap());
+    assert!(matches!(pool.get("gone"), Err(Error::Unknown { .. })));
+    assert_eq!(pool.stats().tallies.removed, 1);
+}
+
+#[test]
+fn the_list_pages_sessions_most_recent_first() {
+    let pool = pool(Config::default(), PoolConfig::default(), None);
+    let state = State::new(0.5, 0.6);
+    for (i, id) in ["c", "a", "b"].iter().enumerate() {
+        pool.update_state(id, &state, 10 + i as u64).unwrap();
+    }
+    let page = pool.list(2, 0);
+    assert_eq!(page.total, 4);
+    let ids: Vec<&str> = page.sessions.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["b", "a"]);
+    let rest: Vec<String> = pool
+        .list(10, 2)
+        .sessions
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(rest, ["c", "default"]);
+}
+
+#[test]
+fn a_folder_store_keeps_sessions_across_pools_and_refuses_damaged_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn SessionStore> = Arc::new(DirStore::open(dir.path()).unwrap());
+    let settings = PoolConfig {
+        snapshot_every: 100,
+        ..PoolConfig::default()
+    };
+    let first = pool(learned_config(), settings.clone(), Some(store.clone()));
+    drive(&first, 2, 250);
+    // Saved at steps 100 and 200: a crash now loses 50 steps of each.
+    let saved = store.load("s0").unwrap().unwrap();
+    assert_eq!(saved.steps(), 200);
+    assert_eq!(first.save_all().unwrap(), 2);
+    assert_eq!(store.load("s1").unwrap().unwrap().steps(), 250);
+
+    std::fs::write(dir.path().join("s1.json"), "{not json").unwrap();
+    let second = pool(learned_config(), settings, Some(store));
+    let err = second
+        .update_state("s1", &State::new(0.5, 0.6), 0)
+        .unwrap_err();
+    assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+    assert!(err.to_string().contains("DELETE the session"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("s1.json")).unwrap(),
+        "{not json"
+    );
+    assert_eq!(
+        second
+            .update_state("s0", &State::new(0.5, 0.6), 0)
+            .unwrap()
+            .steps,
+        251
+    );
+    assert_eq!(second.stats().resident, 2);
+}
+
+#[test]
+fn sessions_on_many_threads_all_reach_the_shared_learning() {
+    let pool = Arc::new(pool(learned_config(), PoolConfig::default(), None));
+    let threads: Vec<_> = (0..4)
+        .map(|thread| {
+            let pool = Arc::clone(&pool);
+            std::thread::spawn(move || {
+                for i in 0..4 {
+                    let id = format!("t{thread}-{i}");
+                    let mut host = Host::new(HostConfig::seeded(thread * 10 + i)).unwrap();
+                    for step in 0..1500 {
+                        let d = pool.update_state(&id, &host.observe(), step).unwrap();
+                        host.apply(&d.decision);
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let list = pool.list(100, 0);
+    assert_eq!(list.total, 17);
+    let ended: u64 = list
+        .sessions
+        .iter()
+        .filter(|s| s.id != "default")
+        .map(|s| {
+            pool.with_session(&s.id, |t| t.counters().completed + t.counters().pruned)
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(pool.stats().model_samples, ended);
+    assert_eq!(pool.stats().tallies.updates, 16 * 1500);
+    let modes: usize = pool.stats().by_mode.values().sum();
+    assert_eq!(modes, 17);
+}
