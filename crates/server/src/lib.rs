@@ -31,22 +31,26 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(test, allow(clippy::panic, clippy::unwrap_used, clippy::expect_used))]
 
+mod live;
 mod persist;
 mod process;
 mod report;
 mod routes;
 mod serve;
 mod service;
+mod session_routes;
+mod sessions;
 
 use std::path::{Path, PathBuf};
 
-pub use persist::{HistoryCheck, Loaded, PersistStatus, StateDir};
+pub use live::StepSample;
+pub use persist::{HistoryCheck, Loaded, PersistStatus, StateDir, LAYOUT_VERSION};
 pub use report::{QualityReport, Report};
 pub use routes::router;
 pub use serve::{serve, ServeOptions, Served};
 pub use service::{
-    HealthReport, LastExploration, MetricsReport, Saved, Service, ServiceConfig, StepSample,
-    UpdateError,
+    HealthReport, LastExploration, MetricsReport, Saved, Service, ServiceConfig, UpdateError,
+    PRIMARY_SESSION,
 };
 
 /// Errors of the service.
@@ -75,6 +79,21 @@ pub enum Error {
         /// Why the loop refused it.
         reason: String,
     },
+    /// The state folder was written by a newer version (its `layout.json` names a layout this
+    /// version does not read).
+    #[error(
+        "{}: unknown state folder layout ({found}); this version reads layouts up to {}: use the version that wrote it, or another --state-dir",
+        path.display(), persist::LAYOUT_VERSION
+    )]
+    Layout {
+        /// The layout file.
+        path: PathBuf,
+        /// What it holds.
+        found: String,
+    },
+    /// The session pool's settings are invalid.
+    #[error(transparent)]
+    Sessions(#[from] creative_feedback_sessions::Error),
     /// A snapshot could not be encoded.
     #[error("cannot encode the snapshot: {0}")]
     Snapshot(String),

@@ -15,9 +15,17 @@ use crate::Error;
 const SNAPSHOT: &str = "snapshot.json";
 const PREVIOUS: &str = "snapshot.prev.json";
 const HISTORY: &str = "history.jsonl";
+const LAYOUT: &str = "layout.json";
+const SESSIONS: &str = "sessions";
 
-/// A folder holding `snapshot.json` (the loop), `snapshot.prev.json` (the snapshot before it,
-/// kept as a fallback) and `history.jsonl` (ended explorations, in `crefl pretrain`'s format).
+/// The layout this version writes: 1 was a single loop (`snapshot.json`, `history.jsonl`);
+/// 2 adds `sessions/` and `layout.json`, and reads a layout-1 folder as it stands.
+pub const LAYOUT_VERSION: u32 = 2;
+
+/// A folder holding `layout.json` (its layout version), `snapshot.json` (the shared learning
+/// with the session `default`, as one loop), `snapshot.prev.json` (the snapshot before it,
+/// kept as a fallback), `sessions/<id>.json` (every other session's trajectory) and
+/// `history.jsonl` (ended explorations of all sessions, in `crefl pretrain`'s format).
 #[derive(Debug, Clone)]
 pub struct StateDir {
     dir: PathBuf,
@@ -70,6 +78,54 @@ impl StateDir {
         Ok(Self {
             dir: dir.to_path_buf(),
         })
+    }
+
+    /// The store of the sessions other than `default`: `sessions/<id>.json`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the folder cannot be created.
+    pub fn session_store(&self) -> Result<creative_feedback_sessions::DirStore, Error> {
+        let dir = self.dir.join(SESSIONS);
+        creative_feedback_sessions::DirStore::open(&dir).map_err(|e| Error::Io {
+            path: dir.display().to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Checks `layout.json` and writes it if absent (a layout-1 folder is upgraded in place:
+    /// its files are already what layout 2 reads).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when it cannot be read or written; [`Error::Layout`] for a folder
+    /// written by a newer version.
+    pub fn write_layout(&self) -> Result<(), Error> {
+        let path = self.dir.join(LAYOUT);
+        match fs::read_to_string(&path) {
+            Ok(text) => {
+                let version = serde_json::from_str::<serde_json::Value>(&text)
+                    .ok()
+                    .and_then(|v| v.get("layout").and_then(serde_json::Value::as_u64));
+                match version {
+                    Some(v) if v <= u64::from(LAYOUT_VERSION) => Ok(()),
+                    _ => Err(Error::Layout {
+                        path,
+                        found: text.chars().take(200).collect(),
+                    }),
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let text = format!(
+                    "{{\"layout\": {LAYOUT_VERSION}, \"snapshot\": \"{SNAPSHOT}\", \"sessions\": \"{SESSIONS}/\", \"history\": \"{HISTORY}\"}}\n"
+                );
+                let tmp = self.dir.join("layout.json.tmp");
+                fs::write(&tmp, text)
+                    .and_then(|()| fs::rename(&tmp, &path))
+                    .map_err(|e| Error::io(&path, &e))
+            }
+            Err(e) => Err(Error::io(&path, &e)),
+        }
     }
 
     /// The snapshot file.

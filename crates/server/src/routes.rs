@@ -16,7 +16,8 @@ use creative_feedback_core::{Decision, ExplorationRecord, Rejected};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::service::{HealthReport, MetricsReport, Service, StepSample, UpdateError};
+use crate::live::StepSample;
+use crate::service::{HealthReport, MetricsReport, Service, UpdateError};
 
 const DASHBOARD: &str = include_str!("dashboard.html");
 
@@ -48,6 +49,16 @@ impl From<UpdateError> for ApiError {
                 message: String::new(),
                 rejected: Some(r),
             },
+            UpdateError::Session(e) => Self::new(
+                match e {
+                    creative_feedback_sessions::Error::InvalidId { .. } => StatusCode::BAD_REQUEST,
+                    creative_feedback_sessions::Error::Full { .. } => {
+                        StatusCode::SERVICE_UNAVAILABLE
+                    }
+                    _ => StatusCode::INTERNAL_SERVER_ERROR,
+                },
+                e.to_string(),
+            ),
         }
     }
 }
@@ -119,7 +130,7 @@ async fn not_found() -> ApiError {
 }
 
 /// Checks the bearer token of a mutating request; the refusal to send otherwise.
-fn authorized(service: &Service, headers: &HeaderMap) -> Result<(), Box<Response>> {
+pub(crate) fn authorized(service: &Service, headers: &HeaderMap) -> Result<(), Box<Response>> {
     let Some(token) = &service.settings().token else {
         return Ok(());
     };
@@ -156,7 +167,7 @@ fn authorized(service: &Service, headers: &HeaderMap) -> Result<(), Box<Response
 /// A body declared as something other than JSON is refused (415): a web page can send
 /// `text/plain` or form data to a loopback sidecar without asking, but not JSON. A request
 /// with no `Content-Type` is read as JSON.
-fn json_body(headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn json_body(headers: &HeaderMap) -> Result<(), ApiError> {
     match headers.get(header::CONTENT_TYPE) {
         None => Ok(()),
         Some(v)
@@ -185,10 +196,10 @@ async fn update(
 ) -> Result<Json<Decision>, Response> {
     authorized(&service, &headers).map_err(|denied| *denied)?;
     json_body(&headers).map_err(IntoResponse::into_response)?;
-    service
-        .update(&body)
-        .map(Json)
-        .map_err(|e| ApiError::from(e).into_response())
+    service.update(&body).map(Json).map_err(|e| match e {
+        UpdateError::Session(e) => crate::session_routes::session_error(e),
+        e => ApiError::from(e).into_response(),
+    })
 }
 
 async fn metrics_json(State(service): State<Arc<Service>>) -> Json<MetricsReport> {
@@ -322,11 +333,23 @@ async fn dashboard() -> Html<&'static str> {
 /// The stream is server-to-client: what a client may send is capped at a few KiB.
 const MAX_INBOUND: usize = 4096;
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StreamQuery {
+    session: Option<String>,
+}
+
 async fn stream(
     State(service): State<Arc<Service>>,
+    Query(q): Query<StreamQuery>,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    if let Some(id) = &q.session {
+        if let Err(e) = creative_feedback_sessions::validate_id(id) {
+            return crate::session_routes::session_error(e);
+        }
+    }
     // A page from another site may not read the stream: its Origin must name this server.
     if let Some(origin) = headers.get(header::ORIGIN) {
         let host = origin
@@ -346,10 +369,13 @@ async fn stream(
         }
     }
     let rx = service.subscribe();
+    let watch = q
+        .session
+        .map(|id| (service.watch(&id), Arc::<str>::from(id)));
     upgrade
         .max_message_size(MAX_INBOUND)
         .max_frame_size(MAX_INBOUND)
-        .on_upgrade(move |socket| forward(socket, rx))
+        .on_upgrade(move |socket| forward(socket, rx, watch))
 }
 
 /// Refuses requests whose `Host` is not this server's (DNS rebinding: a foreign name resolved
@@ -371,13 +397,20 @@ async fn known_host(State(service): State<Arc<Service>>, request: Request, next:
     }
 }
 
-/// Forwards the broadcast to one client. A client that falls behind the broadcast's buffer, or
-/// takes more than a second to accept a frame, is disconnected: it never slows the loop.
-async fn forward(mut socket: WebSocket, mut rx: tokio::sync::broadcast::Receiver<Arc<str>>) {
+/// Forwards the broadcast to one client (only one session's messages when it watches one). A
+/// client that falls behind the broadcast's buffer, or takes more than a second to accept a
+/// frame, is disconnected: it never slows the loop.
+async fn forward(
+    mut socket: WebSocket,
+    mut rx: tokio::sync::broadcast::Receiver<crate::live::Streamed>,
+    watch: Option<(crate::live::WatchGuard, Arc<str>)>,
+) {
+    let only = watch.as_ref().map(|(_, id)| Arc::clone(id));
     loop {
         tokio::select! {
             message = rx.recv() => match message {
-                Ok(text) => {
+                Ok((session, _)) if only.is_some() && session != only => {}
+                Ok((_, text)) => {
                     let send = socket.send(WsMessage::Text(text.as_ref().into()));
                     if !matches!(tokio::time::timeout(Duration::from_secs(1), send).await, Ok(Ok(()))) {
                         return;
@@ -410,7 +443,7 @@ async fn timeout(State(limit): State<Duration>, request: Request, next: Next) ->
 ///
 /// | route | |
 /// |---|---|
-/// | `POST /v1/update` | one state (JSON) → the decision; 400 unreadable, 422 invalid, 401 without the token |
+/// | `POST /v1/update` | one state (JSON) of the session `default` → the decision; 400 unreadable, 422 invalid, 401 without the token |
 /// | `GET /v1/metrics` | the metrics snapshot and the sinks' statistics |
 /// | `GET /v1/history?limit=N` | recent explorations, oldest first (default 20) |
 /// | `GET /v1/samples` | the most recent step samples (for charts that open with data) |
@@ -420,7 +453,12 @@ async fn timeout(State(limit): State<Duration>, request: Request, next: Next) ->
 /// | `GET /health/creativity` | health, mode, gain, explorations, last exploration |
 /// | `GET /healthz` | liveness |
 /// | `GET /readyz` | readiness: 503 while shutting down or while the state folder fails |
-/// | `GET /v1/stream` | WebSocket: every event, snapshot and step sample |
+/// | `GET /v1/stream?session=ID` | WebSocket: every event, snapshot and step sample, each with its `session` (only that session's with `?session=`) |
+/// | `POST /v1/sessions/{id}/update` | one state of session `id` → the decision; created on first use; 400 bad id, 422 invalid (with `session`), 503 full |
+/// | `GET /v1/sessions/{id}` | a session's metrics, exploration in progress and recent explorations; 404 unknown |
+/// | `DELETE /v1/sessions/{id}` | forgets a session (memory and state folder); 404 unknown, 409 for `default` |
+/// | `GET /v1/sessions?limit=&offset=` | resident sessions, most recently updated first |
+/// | `GET /v1/pool` | sessions by mode, evictions, reloads, the shared model's and selector's state |
 /// | `GET /` | the live dashboard |
 ///
 /// Every error answer, whatever its status, is `{"error": …}` as `application/json`.
@@ -440,6 +478,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/health/creativity", get(health))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .merge(crate::session_routes::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(service.clone(), known_host))
         .layer(DefaultBodyLimit::max(limit))

@@ -1,23 +1,31 @@
-//! The service behind the routes: one loop, its streaming, its persistence, its policies.
+//! The service behind the routes: a pool of sessions sharing one learning (the session
+//! `default` is the single loop of the unversioned routes), its streaming, its persistence,
+//! its policies.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Duration;
 
 use creative_feedback_core::{
-    Action, Config, CreativeLoop, Decision, Event, ExplorationRecord, LoopBuilder, Metrics, Mode,
-    OutcomeKind, ProfileName, QualityModel, ReadState, Rejected, State,
+    Config, CreativeLoop, Decision, ExplorationRecord, LoopBuilder, Metrics, OutcomeKind,
+    QualityModel, ReadState, Rejected, Trajectory,
 };
 use creative_feedback_rollout::{Experiment, Rollout};
+use creative_feedback_sessions::{Pool, PoolConfig, SessionStore, Stepped};
 use creative_feedback_stream::{
-    envelope_json, Clock, Dispatcher, Message, PrometheusExporter, PrometheusSink, Sink, SinkError,
-    SinkStats, StatsHandle, SystemClock, TracingSink,
+    session_envelope_json, Clock, Dispatcher, PrometheusExporter, PrometheusSink, SinkStats,
+    StatsHandle, SystemClock, TracingSink,
 };
 use serde::Serialize;
-use tokio::sync::broadcast;
 
+use crate::live::{BroadcastSink, LiveStream, StepSample, Watchers};
 use crate::persist::{HistoryCheck, Job, Loaded, PersistStatus, StateDir, Writer};
 use crate::Error;
+
+/// The session the unversioned routes (`/v1/update`, `/v1/metrics`, …) drive.
+pub const PRIMARY_SESSION: &str = "default";
 
 /// Settings of a [`Service`]. `ServiceConfig::new(config)` gives the documented defaults.
 #[derive(Debug, Clone)]
@@ -28,8 +36,17 @@ pub struct ServiceConfig {
     pub model: Option<QualityModel>,
     /// Where the snapshot and the history live; `None` keeps nothing across restarts.
     pub state_dir: Option<PathBuf>,
-    /// Write the snapshot every this many accepted steps (default 1000), and at shutdown.
+    /// Write the snapshot (the shared learning with the session `default`) every this many
+    /// accepted steps of all sessions, and each other session's own snapshot every this many
+    /// of its steps (default 1000); all of them at shutdown.
     pub snapshot_every: u64,
+    /// Most sessions in memory (default 100,000); see [`PoolConfig::max_sessions`].
+    pub max_sessions: usize,
+    /// A session idle this long leaves memory (saved first with a state folder; default one
+    /// hour; `None` keeps idle sessions until room is needed).
+    pub idle_ttl: Option<Duration>,
+    /// Ended explorations kept per session other than `default` (default 10).
+    pub session_history: u32,
     /// Bearer token required by mutating endpoints; `None` requires none.
     pub token: Option<String>,
     /// Largest request body accepted (default 64 KiB).
@@ -63,6 +80,9 @@ impl ServiceConfig {
             model: None,
             state_dir: None,
             snapshot_every: 1000,
+            max_sessions: 100_000,
+            idle_ttl: Some(Duration::from_secs(3600)),
+            session_history: 10,
             token: None,
             body_limit: 64 * 1024,
             request_timeout: Duration::from_secs(5),
@@ -77,51 +97,10 @@ impl ServiceConfig {
     }
 }
 
-/// The `/v1/stream` broadcast. Messages from the sinks' task and step samples from request
-/// threads meet here: each is stamped with the later of its own time and the last time sent,
-/// under one lock, so that the stream's timestamps never go back.
-#[derive(Debug)]
-struct LiveStream {
-    tx: broadcast::Sender<Arc<str>>,
-    last_ms: Mutex<u64>,
-}
-
-impl LiveStream {
-    fn publish(&self, at_ms: u64, render: impl FnOnce(u64) -> String) {
-        if self.tx.receiver_count() == 0 {
-            return;
-        }
-        let mut last = self.last_ms.lock().unwrap_or_else(PoisonError::into_inner);
-        *last = at_ms.max(*last);
-        let _ = self.tx.send(Arc::from(render(*last)));
-    }
-}
-
-/// Broadcasts every message, as JSON text, to the `/v1/stream` WebSocket clients.
-struct BroadcastSink {
-    stream: Arc<LiveStream>,
-}
-
-#[async_trait::async_trait]
-impl Sink for BroadcastSink {
-    fn name(&self) -> &str {
-        "websocket_clients"
-    }
-
-    async fn send(&mut self, message: &Message) -> Result<(), SinkError> {
-        self.stream
-            .publish(message.timestamp_ms, |at| message.to_json_at(at));
-        Ok(())
-    }
-}
-
-struct Inner {
-    feedback: CreativeLoop,
-    dispatcher: Option<Dispatcher>,
-    since_snapshot: u64,
+/// What only the primary session's updates touch: its step samples for `GET /v1/samples`.
+struct Primary {
     last_sample_ms: u64,
-    /// The most recent step samples, so a dashboard that opens has a chart at once.
-    samples: std::collections::VecDeque<StepSample>,
+    samples: VecDeque<StepSample>,
 }
 
 /// Step samples kept for `GET /v1/samples` (a minute at the default interval).
@@ -136,6 +115,10 @@ pub enum UpdateError {
     /// The state is invalid (HTTP 422): every offending field is named.
     #[error(transparent)]
     Rejected(#[from] Rejected),
+    /// The session could not be stepped: an invalid id (400), a full pool (503), its saved
+    /// state unreadable (500), or, from a session route, an invalid state (422).
+    #[error(transparent)]
+    Session(#[from] creative_feedback_sessions::Error),
 }
 
 /// `GET /v1/metrics`: the metrics snapshot and the sinks' statistics.
@@ -146,40 +129,6 @@ pub struct MetricsReport {
     pub metrics: Metrics,
     /// Each sink's counters.
     pub stream: Vec<SinkStats>,
-}
-
-/// A per-step sample for the dashboard's live charts (sent at most every `sample_interval`),
-/// in the stream's envelope as `{"event": "step", …}`, and kept for `GET /v1/samples`.
-#[derive(Debug, Clone, Serialize)]
-pub struct StepSample {
-    event: &'static str,
-    /// Unix time of the sample, in seconds.
-    timestamp: f64,
-    step: u64,
-    novelty: Option<f64>,
-    aesthetic_score: Option<f64>,
-    entropy_factor: f64,
-    mode: Mode,
-    action: Action,
-    profile: Option<ProfileName>,
-    progress: Option<f64>,
-}
-
-impl StepSample {
-    fn new(now_ms: u64, step: u64, state: &State, d: &Decision) -> Self {
-        Self {
-            event: "step",
-            timestamp: now_ms as f64 / 1000.0,
-            step,
-            novelty: state.novelty,
-            aesthetic_score: state.aesthetic_score,
-            entropy_factor: d.entropy_factor,
-            mode: d.mode,
-            action: d.action,
-            profile: d.exploration.as_ref().map(|e| e.profile.clone()),
-            progress: d.exploration.as_ref().map(|e| e.progress),
-        }
-    }
 }
 
 /// What [`Service::shutdown`] saved.
@@ -233,7 +182,17 @@ pub struct LastExploration {
 
 /// One loop behind an HTTP API: updates, metrics, health, streaming and persistence.
 pub struct Service {
-    inner: Mutex<Inner>,
+    pub(crate) pool: Pool,
+    /// `None` once shutting down. Updates take it for reading only, so they never wait on
+    /// each other here.
+    dispatcher: RwLock<Option<Dispatcher>>,
+    primary: Mutex<Primary>,
+    primary_id: Arc<str>,
+    /// The primary session's steps when its metrics last went to the sinks.
+    last_metrics_step: AtomicU64,
+    /// Accepted steps of all sessions since the snapshot was last queued.
+    since_snapshot: AtomicU64,
+    pub(crate) watchers: Arc<Watchers>,
     exporter: Arc<PrometheusExporter>,
     stats: StatsHandle,
     stream: Arc<LiveStream>,
@@ -255,8 +214,14 @@ impl std::fmt::Debug for Service {
     }
 }
 
-fn lock(m: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+pub(crate) fn read_body(body: &[u8]) -> Result<ReadState, UpdateError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| UpdateError::Unreadable("the body is not UTF-8 text".into()))?;
+    ReadState::from_json(text).map_err(|e| UpdateError::Unreadable(e.to_string()))
 }
 
 impl Service {
@@ -321,12 +286,30 @@ impl Service {
             None => Error::Loop(e),
         })?;
 
+        let store: Option<Arc<dyn SessionStore>> = match &dir {
+            Some(d) => Some(Arc::new(d.session_store()?)),
+            None => None,
+        };
+        if let Some(d) = &dir {
+            d.write_layout()?;
+        }
+        let metrics = feedback.metrics();
+        let pool = Pool::new(
+            feedback,
+            PoolConfig {
+                max_sessions: settings.max_sessions,
+                idle_ttl_ms: settings
+                    .idle_ttl
+                    .map(|ttl| u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)),
+                snapshot_every: settings.snapshot_every,
+                session_history: settings.session_history,
+                primary: PRIMARY_SESSION.to_owned(),
+                ..PoolConfig::default()
+            },
+            store,
+        )?;
         let exporter = Arc::new(PrometheusExporter::new()?);
-        let (tx, _) = broadcast::channel(1024);
-        let stream = Arc::new(LiveStream {
-            tx,
-            last_ms: Mutex::new(0),
-        });
+        let stream = Arc::new(LiveStream::new());
         let mut dispatcher = Dispatcher::builder()
             .interval_steps(settings.interval_steps)?
             .sink(PrometheusSink::new(Arc::clone(&exporter)))
@@ -337,16 +320,19 @@ impl Service {
             dispatcher = dispatcher.sink(TracingSink);
         }
         let dispatcher = dispatcher.build()?;
-        exporter.record_metrics(&feedback.metrics());
+        exporter.record_metrics(&metrics);
         let stats = dispatcher.stats_handle();
-        Ok(Arc::new(Self {
-            inner: Mutex::new(Inner {
-                feedback,
-                dispatcher: Some(dispatcher),
-                since_snapshot: 0,
+        let service = Arc::new(Self {
+            pool,
+            dispatcher: RwLock::new(Some(dispatcher)),
+            primary: Mutex::new(Primary {
                 last_sample_ms: 0,
-                samples: std::collections::VecDeque::with_capacity(KEPT_SAMPLES),
+                samples: VecDeque::with_capacity(KEPT_SAMPLES),
             }),
+            primary_id: Arc::from(PRIMARY_SESSION),
+            last_metrics_step: AtomicU64::new(metrics.steps),
+            since_snapshot: AtomicU64::new(0),
+            watchers: Arc::default(),
             exporter,
             stats,
             stream,
@@ -358,7 +344,9 @@ impl Service {
             restored_steps,
             start_report,
             history_at_start,
-        }))
+        });
+        crate::sessions::start_sweeper(&service);
+        Ok(service)
     }
 
     /// Whether a request may be addressed to `host` (a `Host` header or an origin's host, with
@@ -384,7 +372,7 @@ impl Service {
     /// The configuration of the loop being served (a restored snapshot's own).
     #[must_use]
     pub fn loop_config(&self) -> Config {
-        lock(&self.inner).feedback.config().clone()
+        self.pool.config().clone()
     }
 
     /// The settings.
@@ -420,7 +408,7 @@ impl Service {
 
     /// A new subscriber to the live stream (JSON text messages).
     #[must_use]
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<str>> {
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<(Option<Arc<str>>, Arc<str>)> {
         self.stream.tx.subscribe()
     }
 
@@ -431,76 +419,136 @@ impl Service {
     /// [`UpdateError::Unreadable`] for a body that is not a JSON object;
     /// [`UpdateError::Rejected`] for an invalid state (the loop did not advance).
     pub fn update(&self, body: &[u8]) -> Result<Decision, UpdateError> {
-        let text = std::str::from_utf8(body)
-            .map_err(|_| UpdateError::Unreadable("the body is not UTF-8 text".into()))?;
-        let read =
-            ReadState::from_json(text).map_err(|e| UpdateError::Unreadable(e.to_string()))?;
-        let mut history_line = None;
-        let mut snapshot = None;
-        let mut sample = None;
-        let result = {
-            let mut inner = lock(&self.inner);
-            let Inner {
-                feedback,
-                dispatcher,
-                since_snapshot,
-                last_sample_ms,
-                samples,
-            } = &mut *inner;
-            let result = feedback.update_read(&read);
-            let mut ended = false;
-            if let Some(d) = dispatcher.as_mut() {
-                d.dispatch_observed(feedback, |event| {
-                    if let Event::ExplorationEnded { outcome, .. } = event {
-                        ended = *outcome != OutcomeKind::Aborted;
-                    }
+        let read = read_body(body)?;
+        self.step(PRIMARY_SESSION, &read).map_err(|e| match e {
+            creative_feedback_sessions::Error::Rejected { rejected, .. } => {
+                UpdateError::Rejected(rejected)
+            }
+            other => UpdateError::Session(other),
+        })
+    }
+
+    /// One step of a session: the pool decides; under the session's lock, its events go to
+    /// the sinks, its ended exploration to the history and its step sample to the stream, so
+    /// that each session's messages keep the order of its steps.
+    pub(crate) fn step(
+        &self,
+        id: &str,
+        read: &ReadState,
+    ) -> Result<Decision, creative_feedback_sessions::Error> {
+        let now = self.clock.now_ms();
+        let decision = self.pool.update_with(id, read, now, |stepped, t| {
+            self.publish(id, read, stepped, t, now)
+        })?;
+        if self.writer.is_some() {
+            let every = self.settings.snapshot_every;
+            let due = self
+                .since_snapshot
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                    Some(if n + 1 >= every { 0 } else { n + 1 })
+                })
+                .is_ok_and(|n| n + 1 >= every);
+            if due {
+                self.queue_snapshot();
+            }
+        }
+        Ok(decision)
+    }
+
+    /// What follows a step, under the session's lock.
+    fn publish(
+        &self,
+        id: &str,
+        read: &ReadState,
+        stepped: Stepped,
+        t: &Trajectory,
+        now: u64,
+    ) -> Decision {
+        let primary = id == PRIMARY_SESSION;
+        let session: Arc<str> = if primary {
+            Arc::clone(&self.primary_id)
+        } else {
+            Arc::from(id)
+        };
+        if let Some(d) = self
+            .dispatcher
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
+            for event in stepped.events {
+                d.publish_session_event(&session, event);
+            }
+            let interval = self.settings.interval_steps;
+            if primary && stepped.steps >= self.last_metrics_step.load(Ordering::Relaxed) + interval
+            {
+                self.last_metrics_step
+                    .store(stepped.steps - stepped.steps % interval, Ordering::Relaxed);
+                d.publish_session_snapshot(&session, self.pool.with_learning(|l| t.metrics(l)));
+            }
+        }
+        if let (Some(writer), Some(record)) = (&self.writer, &stepped.ended) {
+            if record.outcome != OutcomeKind::Aborted {
+                if let Ok(line) = serde_json::to_string(record) {
+                    writer.send(Job::History(line));
+                }
+            }
+        }
+        let interval = u64::try_from(self.settings.sample_interval.as_millis()).unwrap_or(u64::MAX);
+        let sample = || StepSample::new(now, stepped.steps, &read.state, &stepped.decision);
+        if primary {
+            let mut p = lock(&self.primary);
+            if now.saturating_sub(p.last_sample_ms) >= interval {
+                p.last_sample_ms = now;
+                let data = sample();
+                if p.samples.len() == KEPT_SAMPLES {
+                    p.samples.pop_front();
+                }
+                p.samples.push_back(data.clone());
+                drop(p);
+                self.stream.publish(now, Some(&session), |at| {
+                    session_envelope_json(at, Some(&session), &data)
                 });
             }
-            if let Ok(decision) = &result {
-                if ended && self.writer.is_some() {
-                    history_line = feedback
-                        .history()
-                        .last()
-                        .and_then(|r| serde_json::to_string(r).ok());
-                }
-                *since_snapshot += 1;
-                if self.writer.is_some() && *since_snapshot >= self.settings.snapshot_every {
-                    *since_snapshot = 0;
-                    snapshot = Some(Box::new(feedback.snapshot()));
-                }
-                let now = self.clock.now_ms();
-                let interval =
-                    u64::try_from(self.settings.sample_interval.as_millis()).unwrap_or(u64::MAX);
-                if now.saturating_sub(*last_sample_ms) >= interval {
-                    *last_sample_ms = now;
-                    let data = StepSample::new(now, feedback.steps(), &read.state, decision);
-                    if samples.len() == KEPT_SAMPLES {
-                        samples.pop_front();
-                    }
-                    samples.push_back(data.clone());
-                    sample = Some((now, data));
-                }
-            }
-            result
-        };
-        if let Some(writer) = &self.writer {
-            if let Some(line) = history_line {
-                writer.send(Job::History(line));
-            }
-            if let Some(s) = snapshot {
-                writer.send(Job::Snapshot(s));
+        } else if let Some(watch) = self.watchers.get(id) {
+            let last = watch.last_sample_ms.load(Ordering::Relaxed);
+            if now.saturating_sub(last) >= interval {
+                watch.last_sample_ms.store(now, Ordering::Relaxed);
+                let data = sample();
+                self.stream.publish(now, Some(&session), |at| {
+                    session_envelope_json(at, Some(&session), &data)
+                });
             }
         }
-        if let Some((at, data)) = sample {
-            self.stream.publish(at, |at| envelope_json(at, &data));
+        stepped.decision
+    }
+
+    /// Queues the snapshot: the config, the shared learning and the session `default`.
+    fn queue_snapshot(&self) {
+        if let (Some(writer), Some(snapshot)) =
+            (&self.writer, self.pool.loop_snapshot(PRIMARY_SESSION))
+        {
+            writer.send(Job::Snapshot(Box::new(snapshot)));
         }
-        Ok(result?)
+    }
+
+    /// The primary session's metrics.
+    fn primary_metrics(&self) -> Metrics {
+        self.pool
+            .with_session(PRIMARY_SESSION, |t| {
+                self.pool.with_learning(|l| t.metrics(l))
+            })
+            .unwrap_or_else(|| {
+                // The primary session cannot be removed; a fresh trajectory's metrics stand in.
+                let t = Trajectory::new(self.pool.config(), self.pool.config().seed);
+                self.pool.with_learning(|l| t.metrics(l))
+            })
     }
 
     /// The metrics snapshot and the sinks' statistics.
     #[must_use]
     pub fn metrics(&self) -> MetricsReport {
-        let metrics = lock(&self.inner).feedback.metrics();
+        let metrics = self.primary_metrics();
         MetricsReport {
             metrics,
             stream: self.stats.stats(),
@@ -510,20 +558,23 @@ impl Service {
     /// The most recent step samples (at most 600, one per sample interval), oldest first.
     #[must_use]
     pub fn samples(&self) -> Vec<StepSample> {
-        lock(&self.inner).samples.iter().cloned().collect()
+        lock(&self.primary).samples.iter().cloned().collect()
     }
 
     /// The most recent ended explorations, oldest first.
     #[must_use]
     pub fn history(&self, limit: usize) -> Vec<ExplorationRecord> {
-        let inner = lock(&self.inner);
-        let n = inner.feedback.history().len();
-        inner
-            .feedback
-            .history()
-            .skip(n.saturating_sub(limit))
-            .cloned()
-            .collect()
+        self.session_history(PRIMARY_SESSION, limit)
+            .unwrap_or_default()
+    }
+
+    /// The most recent ended explorations of a resident session, oldest first.
+    #[must_use]
+    pub fn session_history(&self, id: &str, limit: usize) -> Option<Vec<ExplorationRecord>> {
+        self.pool.with_session(id, |t| {
+            let n = t.history().len();
+            t.history().skip(n.saturating_sub(limit)).cloned().collect()
+        })
     }
 
     /// The A/B experiment, when configured.
@@ -553,6 +604,7 @@ impl Service {
             self.exporter
                 .with_recorder(|| experiment.emit_metrics(self.exporter.prefix()));
         }
+        crate::sessions::record_pool_metrics(&self.pool, &self.exporter);
         let mut text = self.exporter.render();
         crate::process::build_info(self.exporter.prefix(), &mut text);
         crate::process::process_metrics(&mut text);
@@ -566,26 +618,46 @@ impl Service {
     ///
     /// The reason it is not ready.
     pub fn ready(&self) -> Result<(), String> {
-        if lock(&self.inner).dispatcher.is_none() {
+        if self
+            .dispatcher
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_none()
+        {
             return Err("shutting down".to_owned());
         }
-        match self.persistence().and_then(PersistStatus::failing) {
+        match self.persist_failing() {
             Some(why) => Err(format!("persistence failing: {why}")),
             None => Ok(()),
         }
     }
 
+    /// Why the state folder's writes fail, the snapshot's and history's or the sessions'.
+    fn persist_failing(&self) -> Option<String> {
+        self.persistence()
+            .and_then(PersistStatus::failing)
+            .or_else(|| self.pool.store_failing())
+    }
+
     /// The health report.
     #[must_use]
     pub fn health(&self) -> HealthReport {
-        let inner = lock(&self.inner);
-        let f = &inner.feedback;
-        let health = match &inner.dispatcher {
-            Some(d) => d.health(f),
-            None => f.health(),
+        let (health, last) = self
+            .pool
+            .with_session(PRIMARY_SESSION, |t| {
+                (t.health(self.pool.config()), t.history().last().cloned())
+            })
+            .unwrap_or_else(|| (creative_feedback_core::Health::healthy(), None));
+        let health = match &*self
+            .dispatcher
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+        {
+            Some(d) => d.with_sinks(health),
+            None => health,
         };
-        let m = f.metrics();
-        let persist_failing = self.persistence().and_then(PersistStatus::failing);
+        let m = self.primary_metrics();
+        let persist_failing = self.persist_failing();
         let (status, reason) = match (health.status, persist_failing) {
             (_, Some(why)) => ("degraded", Some(format!("persistence failing: {why}"))),
             (creative_feedback_core::HealthStatus::Healthy, None) => ("healthy", None),
@@ -600,7 +672,7 @@ impl Service {
             cumulative_gain: m.cumulative_gain,
             exploration_count: m.counters.ended(),
             quality_model_trained: m.quality.trained,
-            last_exploration: f.history().last().map(|r| LastExploration {
+            last_exploration: last.map(|r| LastExploration {
                 profile: r.profile.name().to_string(),
                 gain: r.creative_gain,
                 duration: r.duration,
@@ -613,33 +685,34 @@ impl Service {
     /// Stops streaming (flushing the sinks within `deadline`) and writes the final snapshot,
     /// saying whether it reached the disk. Idempotent.
     pub async fn shutdown(&self, deadline: Duration) -> Saved {
-        let (dispatcher, snapshot) = {
-            let mut inner = lock(&self.inner);
-            let snapshot = self
-                .writer
-                .as_ref()
-                .map(|_| Box::new(inner.feedback.snapshot()));
-            (inner.dispatcher.take(), snapshot)
-        };
+        let dispatcher = self
+            .dispatcher
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         if let Some(d) = dispatcher {
             let stats = d.shutdown(deadline).await;
             self.exporter.record_stream_stats(&stats);
         }
-        let (Some(writer), Some(snapshot)) = (&self.writer, snapshot) else {
+        let Some(writer) = &self.writer else {
             return Saved::NoStateDir;
         };
+        let sessions = self.pool.save_all();
+        let Some(snapshot) = self.pool.loop_snapshot(PRIMARY_SESSION) else {
+            return Saved::Failed("the session `default` is not in memory".to_owned());
+        };
         let steps = snapshot.steps();
-        writer.send(Job::Snapshot(snapshot));
+        writer.send(Job::Snapshot(Box::new(snapshot)));
         writer.finish();
         let status = writer.status();
-        if status.saved_steps() == Some(steps) {
-            Saved::Saved { steps }
-        } else {
-            Saved::Failed(
+        match sessions {
+            Err(e) => Saved::Failed(e.to_string()),
+            Ok(_) if status.saved_steps() == Some(steps) => Saved::Saved { steps },
+            Ok(_) => Saved::Failed(
                 status
                     .failing()
                     .unwrap_or_else(|| "the final snapshot was not written".to_owned()),
-            )
+            ),
         }
     }
 }

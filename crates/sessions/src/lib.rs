@@ -96,6 +96,13 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// The primary session is part of the pool's persisted loop and cannot be removed (HTTP
+    /// 409).
+    #[error("session {id:?} is the primary session and cannot be removed; restart with a fresh state folder to reset it")]
+    Primary {
+        /// The id.
+        id: String,
+    },
     /// A pool setting cannot work.
     #[error("invalid session setting `{key}`: {reason}")]
     InvalidSetting {

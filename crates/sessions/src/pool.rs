@@ -305,9 +305,35 @@ impl Pool {
     /// advance, no other changed); [`Error::Full`] when a new session finds no room;
     /// [`Error::Store`] / [`Error::Corrupt`] when its saved snapshot cannot be read.
     pub fn update(&self, id: &str, read: &ReadState, now_ms: u64) -> Result<Stepped, Error> {
-        self.step(id, now_ms, |t| {
-            t.update_read(&self.config, &self.learning, read)
-        })
+        self.step(
+            id,
+            now_ms,
+            |t| t.update_read(&self.config, &self.learning, read),
+            |stepped, _| stepped,
+        )
+    }
+
+    /// [`update`](Self::update), then `then` with what the step gave and the session's
+    /// trajectory, still under the session's lock: what `then` does for one session (stream
+    /// its events, log its outcome) happens in the order of its steps. `then` must not call
+    /// this pool for the same session (its lock is held).
+    ///
+    /// # Errors
+    ///
+    /// As [`update`](Self::update); `then` does not run then.
+    pub fn update_with<R>(
+        &self,
+        id: &str,
+        read: &ReadState,
+        now_ms: u64,
+        then: impl FnOnce(Stepped, &Trajectory) -> R,
+    ) -> Result<R, Error> {
+        self.step(
+            id,
+            now_ms,
+            |t| t.update_read(&self.config, &self.learning, read),
+            then,
+        )
     }
 
     /// [`update`](Self::update) with a state built in code.
@@ -316,17 +342,21 @@ impl Pool {
     ///
     /// As [`update`](Self::update).
     pub fn update_state(&self, id: &str, state: &State, now_ms: u64) -> Result<Stepped, Error> {
-        self.step(id, now_ms, |t| {
-            t.update(&self.config, &self.learning, state)
-        })
+        self.step(
+            id,
+            now_ms,
+            |t| t.update(&self.config, &self.learning, state),
+            |stepped, _| stepped,
+        )
     }
 
-    fn step(
+    fn step<R>(
         &self,
         id: &str,
         now_ms: u64,
         run: impl Fn(&mut Trajectory) -> Result<Decision, Rejected>,
-    ) -> Result<Stepped, Error> {
+        then: impl FnOnce(Stepped, &Trajectory) -> R,
+    ) -> Result<R, Error> {
         validate_id(id)?;
         for _ in 0..LOOKUPS {
             let (slot, reloaded) = self.resident(id, now_ms)?;
@@ -373,7 +403,7 @@ impl Pool {
                     }
                 }
             }
-            return Ok(stepped);
+            return Ok(then(stepped, t));
         }
         Err(Error::Full {
             max_sessions: self.settings.max_sessions,
@@ -545,9 +575,13 @@ impl Pool {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidId`]; [`Error::Store`] when the store cannot remove it.
+    /// [`Error::InvalidId`]; [`Error::Primary`] for the primary session; [`Error::Store`] when
+    /// the store cannot remove it.
     pub fn remove(&self, id: &str) -> Result<bool, Error> {
         validate_id(id)?;
+        if id == self.settings.primary {
+            return Err(Error::Primary { id: id.to_owned() });
+        }
         let mut existed = false;
         if let Some(slot) = self.lookup(id) {
             let mut guard = lock(&slot);
@@ -584,17 +618,13 @@ impl Pool {
                     id,
                     true,
                     slot.last_update_ms,
-                    t.metrics(&lock(&self.learning)),
+                    t,
+                    &lock(&self.learning),
                 ));
             }
         }
         match self.load(id)? {
-            Some(t) => Ok(SessionInfo::new(
-                id,
-                false,
-                None,
-                t.metrics(&lock(&self.learning)),
-            )),
+            Some(t) => Ok(SessionInfo::new(id, false, None, &t, &lock(&self.learning))),
             None => Err(Error::Unknown { id: id.to_owned() }),
         }
     }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use creative_feedback_core::{ArmStatus, Metrics, Mode};
+use creative_feedback_core::{ArmStatus, ExplorationRecord, Learning, Metrics, Mode, Trajectory};
 use serde::Serialize;
 
 /// One session in [`Pool::list`](crate::Pool::list).
@@ -49,6 +49,8 @@ pub struct SessionInfo {
     /// Its metrics (the quality model and the learned arms are the shared ones), with the
     /// exploration in progress.
     pub metrics: Metrics,
+    /// Its most recent ended explorations, oldest first (at most `session_history`).
+    pub history: Vec<ExplorationRecord>,
 }
 
 impl SessionInfo {
@@ -56,13 +58,15 @@ impl SessionInfo {
         id: &str,
         resident: bool,
         last_update_ms: Option<u64>,
-        metrics: Metrics,
+        t: &Trajectory,
+        learning: &Learning,
     ) -> Self {
         Self {
             id: id.to_owned(),
             resident,
             last_update_ms,
-            metrics,
+            metrics: t.metrics(learning),
+            history: t.history().cloned().collect(),
         }
     }
 }

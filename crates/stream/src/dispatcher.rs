@@ -294,20 +294,36 @@ impl Dispatcher {
 
     /// Hands one event to every sink.
     pub fn publish_event(&self, event: Event) {
-        self.publish(Payload::Event(event));
+        self.publish(None, Payload::Event(event));
     }
 
     /// Hands one snapshot to every sink.
     pub fn publish_snapshot(&self, metrics: Metrics) {
-        self.publish(Payload::Snapshot(Box::new(metrics)));
+        self.publish(None, Payload::Snapshot(Box::new(metrics)));
     }
 
-    fn publish(&self, payload: Payload) {
+    /// Hands one event of a session to every sink (a server running many sessions; the
+    /// message carries the session's id). Takes `&self`: threads updating different sessions
+    /// publish side by side.
+    pub fn publish_session_event(&self, session: &Arc<str>, event: Event) {
+        self.publish(Some(Arc::clone(session)), Payload::Event(event));
+    }
+
+    /// Hands one snapshot of a session's metrics to every sink.
+    pub fn publish_session_snapshot(&self, session: &Arc<str>, metrics: Metrics) {
+        self.publish(
+            Some(Arc::clone(session)),
+            Payload::Snapshot(Box::new(metrics)),
+        );
+    }
+
+    fn publish(&self, session: Option<Arc<str>>, payload: Payload) {
         if self.slots.is_empty() {
             return;
         }
         let message = Arc::new(Message {
             timestamp_ms: self.clock.now_ms(),
+            session,
             payload,
         });
         for slot in &self.slots {
@@ -368,7 +384,12 @@ impl Dispatcher {
     /// The loop's health, degraded as well when a sink is failing (specification §9).
     #[must_use]
     pub fn health(&self, feedback: &CreativeLoop) -> Health {
-        let health = feedback.health();
+        self.with_sinks(feedback.health())
+    }
+
+    /// A health verdict (e.g. one session's), degraded as well when a sink is failing.
+    #[must_use]
+    pub fn with_sinks(&self, health: Health) -> Health {
         if health.status == HealthStatus::Degraded {
             return health;
         }

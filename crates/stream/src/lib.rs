@@ -64,7 +64,7 @@ mod sinks;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dispatcher::{Dispatcher, DispatcherBuilder, Sink, SinkStats, StatsHandle};
-pub use message::{envelope_json, Message, Payload};
+pub use message::{envelope_json, session_envelope_json, Message, Payload};
 pub use sinks::callback::CallbackSink;
 #[cfg(feature = "prometheus")]
 pub use sinks::prometheus::{PrometheusExporter, PrometheusSink, DEFAULT_PREFIX, METRIC_SUFFIXES};

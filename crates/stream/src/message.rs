@@ -18,6 +18,9 @@ pub enum Payload {
 pub struct Message {
     /// Milliseconds since the Unix epoch, from the dispatcher's clock.
     pub timestamp_ms: u64,
+    /// The session it belongs to, for a server running many sessions (`None` for a single
+    /// loop).
+    pub session: Option<std::sync::Arc<str>>,
     /// What happened.
     pub payload: Payload,
 }
@@ -41,7 +44,7 @@ impl Message {
     /// a stream that must never go back in time).
     #[must_use]
     pub fn to_json_at(&self, timestamp_ms: u64) -> String {
-        envelope_json(timestamp_ms, &Data(&self.payload))
+        session_envelope_json(timestamp_ms, self.session.as_deref(), &Data(&self.payload))
     }
 }
 
@@ -50,7 +53,23 @@ impl Message {
 /// items a server streams beside them (e.g. step samples).
 #[must_use]
 pub fn envelope_json<T: Serialize + ?Sized>(timestamp_ms: u64, data: &T) -> String {
-    serde_json::to_string(&Envelope { timestamp_ms, data }).unwrap_or_else(|e| {
+    session_envelope_json(timestamp_ms, None, data)
+}
+
+/// [`envelope_json`] with the session the data belongs to, as `"session": id` beside
+/// `"type"` and `"timestamp"` (left out for `None`).
+#[must_use]
+pub fn session_envelope_json<T: Serialize + ?Sized>(
+    timestamp_ms: u64,
+    session: Option<&str>,
+    data: &T,
+) -> String {
+    serde_json::to_string(&Envelope {
+        timestamp_ms,
+        session,
+        data,
+    })
+    .unwrap_or_else(|e| {
         // Only a data type whose serialization can fail lands here; say so in the stream.
         serde_json::json!({ "type": "creativity_metric", "error": e.to_string() }).to_string()
     })
@@ -58,6 +77,7 @@ pub fn envelope_json<T: Serialize + ?Sized>(timestamp_ms: u64, data: &T) -> Stri
 
 struct Envelope<'a, T: ?Sized> {
     timestamp_ms: u64,
+    session: Option<&'a str>,
     data: &'a T,
 }
 
@@ -79,9 +99,12 @@ impl Serialize for Data<'_> {
 
 impl<T: Serialize + ?Sized> Serialize for Envelope<'_, T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(3))?;
+        let mut map = s.serialize_map(Some(3 + usize::from(self.session.is_some())))?;
         map.serialize_entry("type", "creativity_metric")?;
         map.serialize_entry("timestamp", &(self.timestamp_ms as f64 / 1000.0))?;
+        if let Some(session) = self.session {
+            map.serialize_entry("session", session)?;
+        }
         map.serialize_entry("data", self.data)?;
         map.end()
     }

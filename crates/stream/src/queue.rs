@@ -180,6 +180,7 @@ mod tests {
     fn event(step: u64) -> Arc<Message> {
         Arc::new(Message {
             timestamp_ms: 0,
+            session: None,
             payload: Payload::Event(Event::ModeChanged {
                 step,
                 from: Mode::Stable,
@@ -195,6 +196,7 @@ mod tests {
             .unwrap_or_else(|_| unreachable!());
         Arc::new(Message {
             timestamp_ms: 0,
+            session: None,
             payload: Payload::Snapshot(Box::new(metrics)),
         })
     }

@@ -431,6 +431,26 @@ impl PrometheusExporter {
         });
     }
 
+    /// Sets a gauge `{prefix}_{suffix}` with these labels that the embedding application keeps
+    /// itself (e.g. a server's sessions by mode), with its help text.
+    pub fn set_gauge(
+        &self,
+        suffix: &str,
+        help: &'static str,
+        labels: &[(&'static str, &str)],
+        value: f64,
+    ) {
+        let name = format!("{}_{suffix}", self.prefix);
+        let labels: Vec<metrics::Label> = labels
+            .iter()
+            .map(|(k, v)| metrics::Label::new(*k, (*v).to_owned()))
+            .collect();
+        metrics::with_local_recorder(&self.recorder, || {
+            metrics::describe_gauge!(name.clone(), help);
+            metrics::gauge!(name, labels).set(value);
+        });
+    }
+
     /// Runs `f` with this exporter's recorder as the `metrics` facade's recorder, so that other
     /// libraries' metrics (e.g. an A/B experiment's) land in the same exposition.
     pub fn with_recorder<R>(&self, f: impl FnOnce() -> R) -> R {
