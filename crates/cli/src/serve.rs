@@ -35,6 +35,21 @@ pub struct ServeArgs {
     /// Write the snapshot every this many steps (and at shutdown).
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     pub snapshot_every: u64,
+    /// Most sessions held in memory; a new one then evicts the least recently used (saved to
+    /// --state-dir first), or is refused with 503 when none can go.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub max_sessions: u64,
+    /// A session not updated for this many seconds leaves memory (saved to --state-dir first,
+    /// reloaded on its next update); 0 keeps idle sessions until room is needed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+    pub idle_ttl: u64,
+    /// Ended explorations kept in memory per session (the session `default` keeps the
+    /// config's `history_capacity`).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub session_history: u32,
+    /// Threads serving requests (default: one per core).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub workers: Option<u64>,
     /// Metrics snapshots go to the stream every this many steps.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub interval_steps: u64,
@@ -220,8 +235,15 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
         .map(|p| (args.rollout_group.clone(), p));
     settings.experiment = args.ab.then(|| args.ab_group.clone());
     settings.log_events = args.log_events;
+    settings.max_sessions = usize::try_from(args.max_sessions).unwrap_or(usize::MAX);
+    settings.idle_ttl = (args.idle_ttl > 0).then(|| Duration::from_secs(args.idle_ttl));
+    settings.session_history = args.session_history;
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = args.workers {
+        runtime.worker_threads(usize::try_from(workers).unwrap_or(1));
+    }
+    let runtime = runtime
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
