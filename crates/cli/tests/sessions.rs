@@ -1,0 +1,128 @@
+//! `crefl serve` with many sessions as a real process: a crash loses at most the snapshot
+//! interval of each session, and the multi-session Python snippet of docs/sidecar.md runs.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+mod common;
+use common::http;
+
+const SESSIONS: [&str; 3] = ["alpha", "beta", "gamma"];
+
+fn update(addr: &str, id: &str, i: u64) -> u16 {
+    let novelty = if i.is_multiple_of(250) { 0.9 } else { 0.5 };
+    http(
+        addr,
+        "POST",
+        &format!("/v1/sessions/{id}/update"),
+        &format!(r#"{{"novelty": {novelty}, "aesthetic_score": 0.6}}"#),
+    )
+    .0
+}
+
+fn steps(addr: &str, id: &str) -> u64 {
+    let (status, body) = http(addr, "GET", &format!("/v1/sessions/{id}"), "");
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    v["metrics"]["steps"].as_u64().unwrap()
+}
+
+/// Polls a session's file until it holds at least `steps`; the deadline only bounds a hang.
+fn wait_for_session_file(dir: &Path, id: &str, steps: u64) {
+    for _ in 0..1_200 {
+        let text =
+            std::fs::read_to_string(dir.join(format!("sessions/{id}.json"))).unwrap_or_default();
+        let saved = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v["state"]["steps"].as_u64());
+        if saved.is_some_and(|s| s >= steps) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("no snapshot of session {id} at step {steps} appeared within 30 s");
+}
+
+#[test]
+fn after_kill_9_each_session_loses_at_most_its_snapshot_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().to_string_lossy().into_owned();
+    let args = [
+        "--bind",
+        "127.0.0.1:0",
+        "--state-dir",
+        &state,
+        "--snapshot-every",
+        "100",
+    ];
+    let (mut child, addr) = common::spawn_serve(|cmd| {
+        cmd.args(args).stderr(Stdio::null());
+    });
+    for i in 0..1_050 {
+        for id in SESSIONS {
+            assert_eq!(update(&addr, id, i), 200);
+        }
+    }
+    for id in SESSIONS {
+        wait_for_session_file(dir.path(), id, 1_000);
+    }
+    child.kill().unwrap(); // SIGKILL: no shutdown code runs
+    let _ = child.wait();
+
+    let (mut child, addr) = common::spawn_serve(|cmd| {
+        cmd.args(args).stderr(Stdio::null());
+    });
+    for id in SESSIONS {
+        let restored = steps(&addr, id);
+        assert!(
+            (1_000..=1_050).contains(&restored),
+            "{id}: restored {restored}"
+        );
+        assert_eq!(update(&addr, id, 0), 200, "{id} continues");
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+}
+
+#[test]
+fn the_multi_session_python_snippet_of_the_sidecar_guide_runs() {
+    if Command::new("python3").arg("--version").output().is_err() {
+        common::skip_unless_ci("python3 is not installed");
+        return;
+    }
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/sidecar.md"
+    ))
+    .unwrap();
+    let code = doc
+        .split("```python\n")
+        .nth(2)
+        .and_then(|rest| rest.split("```").next())
+        .unwrap();
+    assert!(
+        code.contains("threading"),
+        "the second Python snippet is the multi-session one"
+    );
+    let (mut child, addr) = common::spawn_serve(|cmd| {
+        cmd.args(["--bind", "127.0.0.1:0"]).stderr(Stdio::null());
+    });
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(code)
+        .env("CREFL_URL", format!("http://{addr}"))
+        .output()
+        .unwrap();
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("sessions 9"), "{stdout}");
+}
