@@ -17,6 +17,7 @@ mod profiles;
 mod replay;
 mod rollout;
 mod serve;
+mod sessions_sim;
 mod simulate;
 
 use std::path::PathBuf;

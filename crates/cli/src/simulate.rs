@@ -62,6 +62,11 @@ pub struct SimulateArgs {
     /// Write the final Prometheus exposition to this file (node_exporter's textfile format).
     #[arg(long, value_name = "FILE.prom")]
     pub metrics_out: Option<PathBuf>,
+    /// Run N simulated hosts as sessions sharing one model and selector, against N loops each
+    /// learning alone from copies of the same hosts, and print their gain as steps go by
+    /// (--steps is per session).
+    #[arg(long, value_name = "N", conflicts_with_all = ["compare", "ab", "plot", "export_history", "metrics_out"], value_parser = clap::value_parser!(u64).range(2..=10_000))]
+    pub sessions: Option<u64>,
     /// Steps each simulated user stays for, with --ab (at least 1).
     #[arg(long, default_value_t = 500, requires = "ab", value_parser = clap::value_parser!(u64).range(1..))]
     pub session_steps: u64,
@@ -111,6 +116,9 @@ impl Progress {
 }
 
 pub fn run(args: &SimulateArgs) -> Result<ExitCode> {
+    if let Some(sessions) = args.sessions {
+        return crate::sessions_sim::run(args, sessions);
+    }
     if args.compare {
         return run_compare(args);
     }

@@ -126,3 +126,62 @@ fn the_multi_session_python_snippet_of_the_sidecar_guide_runs() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("sessions 9"), "{stdout}");
 }
+
+#[test]
+fn simulate_sessions_compares_shared_learning_with_learning_alone() {
+    let out = Command::new(env!("CARGO_BIN_EXE_crefl"))
+        .args([
+            "simulate",
+            "--sessions",
+            "3",
+            "--steps",
+            "3000",
+            "--scenario",
+            "attribute",
+            "--json",
+        ])
+        .env_remove("CREFL_CONFIG")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["sessions"], 3);
+    assert_eq!(report["scenario"], "attribute");
+    let checkpoints = report["checkpoints"].as_array().unwrap();
+    assert_eq!(checkpoints.len(), 10);
+    assert_eq!(checkpoints[9]["steps_per_session"], 3000);
+    for c in checkpoints {
+        assert!(c["shared"].is_f64() && c["isolated"].is_f64(), "{c}");
+    }
+    // Deterministic: the same run gives the same figures.
+    let again = Command::new(env!("CARGO_BIN_EXE_crefl"))
+        .args([
+            "simulate",
+            "--sessions",
+            "3",
+            "--steps",
+            "3000",
+            "--scenario",
+            "attribute",
+            "--json",
+        ])
+        .env_remove("CREFL_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, again.stdout);
+
+    let conflict = Command::new(env!("CARGO_BIN_EXE_crefl"))
+        .args(["simulate", "--sessions", "3", "--compare"])
+        .output()
+        .unwrap();
+    assert_eq!(conflict.status.code(), Some(2));
+    let one = Command::new(env!("CARGO_BIN_EXE_crefl"))
+        .args(["simulate", "--sessions", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(one.status.code(), Some(2), "at least two sessions");
+}

@@ -28,6 +28,7 @@
 //! | `serde` | no | serde support and JSON snapshots for every data type |
 //! | `rollout` | no | the [`rollout`] module: sticky bucketing, gradual rollout, A/B tests |
 //! | `sim` | no | the [`sim`] module: a seeded synthetic host |
+//! | `sessions` | no | the [`sessions`] module: many sessions, one shared model and selector |
 //! | `stream` | no | the [`stream`] module: non-blocking metric streaming (tracing, callbacks) |
 //! | `prometheus` | no | Prometheus metrics in [`stream`] (implies `stream`) |
 //! | `websocket` | no | the WebSocket client sink in [`stream`] (implies `stream`) |
@@ -64,6 +65,13 @@ pub mod rollout {
 #[cfg(feature = "stream")]
 pub mod stream {
     pub use creative_feedback_stream::*;
+}
+
+/// Many sessions keyed by id sharing one quality model and selector, with idle eviction and
+/// per-session snapshots.
+#[cfg(feature = "sessions")]
+pub mod sessions {
+    pub use creative_feedback_sessions::*;
 }
 
 /// A seeded synthetic host for demos, end-to-end tests and benchmarks.
