@@ -216,6 +216,52 @@ fn the_dashboard_shows_live_data_in_headless_chromium() {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+    stop.store(true, Ordering::Relaxed);
+    poster.join().unwrap();
+    assert!(
+        shown,
+        "the dashboard did not show live data after 150 looks: {last}"
+    );
+
+    // Another session: it appears in the sessions table, and choosing it shows its timeline.
+    for i in 0..400u32 {
+        let novelty = if i % 150 == 0 { 0.9 } else { 0.5 };
+        http(
+            &server_addr,
+            "POST",
+            "/v1/sessions/bob/update",
+            &format!(r#"{{"novelty": {novelty}, "aesthetic_score": 0.6}}"#),
+        );
+    }
+    let choose = "const row = document.querySelector('#sessions-table tr[data-session=\"bob\"]'); \
+                  if (row) row.click(); \
+                  return [!!row, document.getElementById('session').textContent, document.getElementById('steps').textContent, \
+                          document.querySelectorAll('#explorations-table tbody tr').length, \
+                          document.getElementById('pool').textContent];";
+    let mut chosen = serde_json::Value::Null;
+    for _ in 0..150 {
+        chosen = webdriver(
+            &driver_addr,
+            "POST",
+            &format!("/session/{id}/execute/sync"),
+            serde_json::json!({ "script": choose, "args": [] }),
+        );
+        if chosen[1] == "bob" && chosen[2] == "step 400" && chosen[3].as_u64().unwrap_or(0) > 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(chosen[1], "bob", "{chosen}");
+    assert_eq!(chosen[2], "step 400", "{chosen}");
+    assert!(
+        chosen[3].as_u64().unwrap_or(0) > 0,
+        "bob's explorations: {chosen}"
+    );
+    assert!(
+        chosen[4].as_str().unwrap_or("").starts_with("2 in memory"),
+        "{chosen}"
+    );
+
     let shot = webdriver(
         &driver_addr,
         "GET",
@@ -229,11 +275,5 @@ fn the_dashboard_shows_live_data_in_headless_chromium() {
     std::fs::write(&path, &png).unwrap();
     eprintln!("screenshot saved to {}", path.display());
     let _ = http(&driver_addr, "DELETE", &format!("/session/{id}"), "");
-    stop.store(true, Ordering::Relaxed);
-    poster.join().unwrap();
-    assert!(
-        shown,
-        "the dashboard did not show live data after 150 looks: {last}"
-    );
     assert!(png.starts_with(b"\x89PNG"));
 }

@@ -3,12 +3,14 @@
 //! ```sh
 //! cargo run --release -p crefl -- serve --bind 127.0.0.1:8080 &
 //! cargo run --release -p creative-feedback-server --example load -- 127.0.0.1:8080 10 32
+//! cargo run --release -p creative-feedback-server --example load -- 127.0.0.1:8080 10 32 10000
 //! ```
 //!
 //! Arguments: the server's address (or `self` for a server started in this process on a free
-//! port, which is how CI runs it), the duration in seconds (default 10, at most 120) and the
-//! number of keep-alive connections (default 32). It exits non-zero if any update failed or
-//! none went through. While it posts states to `/v1/update` as fast
+//! port, which is how CI runs it), the duration in seconds (default 10, at most 120), the
+//! number of keep-alive connections (default 32) and the number of sessions (default 0: every
+//! update goes to `/v1/update`; N spreads them over `/v1/sessions/s0 … s{N-1}/update`). It
+//! exits non-zero if any update failed or none went through. While it posts states as fast
 //! as the server answers, a WebSocket client stays connected to `/v1/stream` and `/metrics` is
 //! scraped every second. It prints the requests per second and the latency percentiles.
 
@@ -72,6 +74,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .and_then(|s| s.parse().ok())
         .unwrap_or(32)
         .clamp(1, 512);
+    let sessions: u64 = args
+        .get(4)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+        .min(10_000_000);
     let stop = Arc::new(AtomicBool::new(false));
 
     // A WebSocket client on the live stream for the whole run.
@@ -132,8 +139,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 i += 1;
                 let novelty = if i.is_multiple_of(97) { 0.9 } else { 0.4 + (i % 13) as f64 * 0.02 };
                 let state = format!(r#"{{"novelty": {novelty}, "aesthetic_score": 0.6, "volatility": 0.1, "lambda_max": 0.004, "user_id": "u{}"}}"#, i % 1000);
+                let path = if sessions == 0 {
+                    "/v1/update".to_owned()
+                } else {
+                    format!("/v1/sessions/s{}/update", (i * connections as u64 + c as u64) % sessions)
+                };
                 let req = format!(
-                    "POST /v1/update HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{state}",
+                    "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{state}",
                     state.len()
                 );
                 let start = Instant::now();
@@ -168,8 +180,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .unwrap_or_default()
     };
     println!(
-        "{} updates in {elapsed:.1} s over {connections} connections: {:.0} per second; errors {errors}",
+        "{} updates in {elapsed:.1} s over {connections} connections and {} sessions: {:.0} per second; errors {errors}",
         all.len(),
+        sessions.max(1),
         all.len() as f64 / elapsed
     );
     println!(
