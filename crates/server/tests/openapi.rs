@@ -48,7 +48,15 @@ async fn every_route_and_status_is_in_the_openapi_document() {
     let docs = documented();
     let mut seen: Seen = BTreeMap::new();
     let mut record = |method: &str, path: &str, status: u16| {
-        let route = path.split('?').next().unwrap().to_owned();
+        let route = path.split('?').next().unwrap();
+        // A session's routes are documented with `{id}` in place of the id.
+        let route = match route.strip_prefix("/v1/sessions/") {
+            Some(rest) => match rest.split_once('/') {
+                Some((_, tail)) => format!("/v1/sessions/{{id}}/{tail}"),
+                None => "/v1/sessions/{id}".to_owned(),
+            },
+            None => route.to_owned(),
+        };
         seen.entry((method.to_owned(), route))
             .or_default()
             .insert(status);
@@ -59,6 +67,8 @@ async fn every_route_and_status_is_in_the_openapi_document() {
     with_rollout.token = Some("t".into());
     with_rollout.rollout = Some(("g".into(), 50));
     with_rollout.body_limit = 1024;
+    with_rollout.max_sessions = 3;
+    with_rollout.idle_ttl = None;
     let (a, _, task_a) = serve(with_rollout).await;
     let mut with_ab = ServiceConfig::new(Config::default());
     with_ab.experiment = Some("ab".into());
@@ -100,6 +110,37 @@ async fn every_route_and_status_is_in_the_openapi_document() {
         ),
         (b, "PUT", "/v1/rollout", vec![], br#"{"percent": 60}"#),
         (a, "GET", "/v1/stream", vec![], b""),
+        (a, "GET", "/v1/stream?session=a%2Fb", vec![], b""),
+        (a, "POST", "/v1/sessions/s1/update", vec![auth, json], state),
+        (a, "POST", "/v1/sessions/s1/update", vec![auth], b"not json"),
+        (a, "POST", "/v1/sessions/a%20b/update", vec![auth], state),
+        (a, "POST", "/v1/sessions/s1/update", vec![], state),
+        (a, "POST", "/v1/sessions/s1/update", vec![auth], &big),
+        (a, "POST", "/v1/sessions/s1/update", vec![auth, text], state),
+        (
+            a,
+            "POST",
+            "/v1/sessions/s1/update",
+            vec![auth],
+            br#"{"novelty": NaN}"#,
+        ),
+        (a, "POST", "/v1/sessions/s2/update", vec![auth], state),
+        (a, "POST", "/v1/sessions/s3/update", vec![auth], state),
+        (a, "GET", "/v1/sessions/s1/update", vec![], b""),
+        (a, "GET", "/v1/sessions/s1", vec![], b""),
+        (a, "GET", "/v1/sessions/nobody", vec![], b""),
+        (a, "GET", "/v1/sessions/.x", vec![], b""),
+        (a, "DELETE", "/v1/sessions/s2", vec![], b""),
+        (a, "DELETE", "/v1/sessions/s2", vec![auth], b""),
+        (a, "DELETE", "/v1/sessions/s2", vec![auth], b""),
+        (a, "DELETE", "/v1/sessions/default", vec![auth], b""),
+        (a, "DELETE", "/v1/sessions/a%20b", vec![auth], b""),
+        (a, "PUT", "/v1/sessions/s1", vec![auth], b""),
+        (a, "GET", "/v1/sessions", vec![], b""),
+        (a, "GET", "/v1/sessions?limit=2&offset=1", vec![], b""),
+        (a, "GET", "/v1/sessions?limit=5000", vec![], b""),
+        (a, "GET", "/v1/sessions?limit=x", vec![], b""),
+        (a, "GET", "/v1/pool", vec![], b""),
         (a, "GET", "/metrics", vec![], b""),
         (a, "GET", "/health/creativity", vec![], b""),
         (a, "GET", "/healthz", vec![], b""),
