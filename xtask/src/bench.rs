@@ -121,6 +121,30 @@ const BENCHES: &[(&str, &str, &str, &str)] = &[
         "rollout/update_rollout_50",
         "≤ 1.5× bare update",
     ),
+    (
+        "creative-feedback-sessions",
+        "pool",
+        "pool/update_one_of_10k_sessions",
+        "reference: one update, 10,000 resident sessions in turn",
+    ),
+    (
+        "creative-feedback-sessions",
+        "pool",
+        "pool/threads/1_updating_2000",
+        "reference for the next row",
+    ),
+    (
+        "creative-feedback-sessions",
+        "pool",
+        "pool/threads/2_updating_2000",
+        "no slower than one thread",
+    ),
+    (
+        "creative-feedback-sessions",
+        "pool",
+        "pool/update_with_eviction_and_reload",
+        "reference: an eviction and a reload per update",
+    ),
 ];
 
 fn format_ns(ns: f64) -> String {

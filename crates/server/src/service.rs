@@ -465,26 +465,35 @@ impl Service {
         now: u64,
     ) -> Decision {
         let primary = id == PRIMARY_SESSION;
-        let session: Arc<str> = if primary {
-            Arc::clone(&self.primary_id)
-        } else {
-            Arc::from(id)
-        };
-        if let Some(d) = self
-            .dispatcher
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-        {
-            for event in stepped.events {
-                d.publish_session_event(&session, event);
-            }
-            let interval = self.settings.interval_steps;
-            if primary && stepped.steps >= self.last_metrics_step.load(Ordering::Relaxed) + interval
+        let interval = self.settings.interval_steps;
+        let metrics_due =
+            primary && stepped.steps >= self.last_metrics_step.load(Ordering::Relaxed) + interval;
+        // Most steps of most sessions have nothing to stream: they take no lock here and
+        // allocate nothing.
+        let watch = (!primary).then(|| self.watchers.get(id)).flatten();
+        let session: Option<Arc<str>> =
+            (!stepped.events.is_empty() || metrics_due || watch.is_some() || primary).then(|| {
+                if primary {
+                    Arc::clone(&self.primary_id)
+                } else {
+                    Arc::from(id)
+                }
+            });
+        if let (Some(session), true) = (&session, !stepped.events.is_empty() || metrics_due) {
+            if let Some(d) = self
+                .dispatcher
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .as_ref()
             {
-                self.last_metrics_step
-                    .store(stepped.steps - stepped.steps % interval, Ordering::Relaxed);
-                d.publish_session_snapshot(&session, self.pool.with_learning(|l| t.metrics(l)));
+                for event in stepped.events {
+                    d.publish_session_event(session, event);
+                }
+                if metrics_due {
+                    self.last_metrics_step
+                        .store(stepped.steps - stepped.steps % interval, Ordering::Relaxed);
+                    d.publish_session_snapshot(session, self.pool.with_learning(|l| t.metrics(l)));
+                }
             }
         }
         if let (Some(writer), Some(record)) = (&self.writer, &stepped.ended) {
@@ -494,6 +503,9 @@ impl Service {
                 }
             }
         }
+        let Some(session) = session else {
+            return stepped.decision;
+        };
         let interval = u64::try_from(self.settings.sample_interval.as_millis()).unwrap_or(u64::MAX);
         let sample = || StepSample::new(now, stepped.steps, &read.state, &stepped.decision);
         if primary {
@@ -510,7 +522,7 @@ impl Service {
                     session_envelope_json(at, Some(&session), &data)
                 });
             }
-        } else if let Some(watch) = self.watchers.get(id) {
+        } else if let Some(watch) = watch {
             let last = watch.last_sample_ms.load(Ordering::Relaxed);
             if now.saturating_sub(last) >= interval {
                 watch.last_sample_ms.store(now, Ordering::Relaxed);

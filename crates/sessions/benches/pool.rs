@@ -38,7 +38,8 @@ fn warm_pool(settings: PoolConfig, store: Option<Arc<MemoryStore>>) -> (Pool, Ve
     let states = states();
     for round in 0..20 {
         for (i, id) in ids.iter().enumerate() {
-            pool.update_state(id, &states[(i * 7 + round) % STREAM], 0)
+            let now = (round * SESSIONS + i) as u64;
+            pool.update_state(id, &states[(i * 7 + round) % STREAM], now)
                 .unwrap();
         }
     }
@@ -113,12 +114,15 @@ fn evict_and_reload(c: &mut Criterion) {
     );
     let mut group = c.benchmark_group("pool");
     group.throughput(Throughput::Elements(1));
+    // Times go on in whole seconds, the resolution of the order of last use, so that the
+    // session updated next is always the least recently used one.
     let mut n = 0usize;
     group.bench_function("update_with_eviction_and_reload", |b| {
         b.iter(|| {
             n += 1;
             let id = &ids[n % SESSIONS];
-            black_box(pool.update_state(id, &states[n % STREAM], 0))
+            let now = 1_000_000_000 + n as u64 * 1000;
+            black_box(pool.update_state(id, &states[n % STREAM], now))
         });
     });
     group.finish();

@@ -33,6 +33,7 @@
 mod id;
 mod pool;
 mod report;
+mod shard;
 mod store;
 
 pub use id::{validate_id, MAX_ID_LEN};

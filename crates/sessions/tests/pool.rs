@@ -315,3 +315,33 @@ fn sessions_on_many_threads_all_reach_the_shared_learning() {
     let modes: usize = pool.stats().by_mode.values().sum();
     assert_eq!(modes, 17);
 }
+
+#[test]
+fn the_least_recently_used_session_is_evicted_first() {
+    let store = Arc::new(MemoryStore::new());
+    let pool = pool(
+        Config::default(),
+        PoolConfig {
+            max_sessions: 3,
+            ..PoolConfig::default()
+        },
+        Some(store.clone()),
+    );
+    let state = State::new(0.5, 0.6);
+    // The order of last use is kept to the second.
+    pool.update_state("a", &state, 0).unwrap();
+    pool.update_state("b", &state, 2_000).unwrap();
+    pool.update_state("a", &state, 4_000).unwrap();
+    pool.update_state("c", &state, 6_000).unwrap();
+    assert!(pool.get("a").unwrap().resident);
+    assert!(
+        !pool.get("b").unwrap().resident,
+        "b was the least recently used"
+    );
+    assert!(pool.get("c").unwrap().resident);
+    assert_eq!(store.len(), 1);
+    // The primary is never a candidate, however old.
+    pool.update_state("d", &state, 8_000).unwrap();
+    assert!(pool.get("default").unwrap().resident);
+    assert!(!pool.get("a").unwrap().resident);
+}

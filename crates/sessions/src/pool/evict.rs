@@ -1,0 +1,161 @@
+//! Making room: eviction of the least recently used or idle sessions, and removal.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::{mode_index, Pool, CANDIDATES_PER_SHARD, EVICTIONS};
+use crate::id::validate_id;
+use crate::shard::LruKey;
+use crate::shard::{lock, SlotRef};
+use crate::Error;
+
+impl Pool {
+    /// Takes a place for one more resident session, evicting to make room.
+    pub(super) fn reserve(&self, now_ms: u64) -> Result<(), Error> {
+        let max = self.settings.max_sessions;
+        for _ in 0..EVICTIONS {
+            let took = self
+                .resident
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                    (n < max).then_some(n + 1)
+                });
+            if took.is_ok() {
+                return Ok(());
+            }
+            if !self.evict_one(now_ms) {
+                break;
+            }
+        }
+        self.tallies.refused.fetch_add(1, Ordering::Relaxed);
+        Err(Error::Full { max_sessions: max })
+    }
+
+    /// Whether this session may leave memory now: never the primary; with a store any other
+    /// (it is saved first); without one only a session idle for the whole `idle_ttl`.
+    fn evictable(&self, id: &str, last_ms: u64, now_ms: u64) -> bool {
+        if id == self.settings.primary {
+            return false;
+        }
+        self.store.is_some()
+            || self
+                .settings
+                .idle_ttl_ms
+                .is_some_and(|ttl| now_ms.saturating_sub(last_ms) >= ttl)
+    }
+
+    /// Evicts the least recently used session that can go; whether one did.
+    fn evict_one(&self, now_ms: u64) -> bool {
+        let mut candidates: Vec<(LruKey, usize, Arc<str>, SlotRef)> = Vec::new();
+        for (i, cell) in self.shards.iter().enumerate() {
+            let shard = lock(&cell.shard);
+            candidates.extend(
+                shard
+                    .lru
+                    .iter()
+                    .filter_map(|(key, id)| {
+                        let e = shard.map.get(id)?;
+                        self.evictable(id, e.last_ms(), now_ms)
+                            .then(|| (*key, i, Arc::clone(id), Arc::clone(&e.slot)))
+                    })
+                    .take(CANDIDATES_PER_SHARD),
+            );
+        }
+        // Oldest use first; the shard breaks ties, so the order is the same on every run.
+        candidates.sort_unstable_by_key(|c| (c.0, c.1));
+        candidates
+            .into_iter()
+            .any(|(_, _, id, slot)| self.evict(&id, &slot, now_ms, false))
+    }
+
+    /// Saves (with a store) and drops a session that no update is using; whether it went.
+    /// `idle` evicts only a session idle for the whole `idle_ttl` (read exactly from its
+    /// slot), and counts it as expired; without a store, making room needs that too.
+    fn evict(&self, id: &str, slot: &SlotRef, now_ms: u64, idle: bool) -> bool {
+        let Ok(mut guard) = slot.try_lock() else {
+            return false; // in use: it is not the least recently used for long
+        };
+        if idle || self.store.is_none() {
+            let ttl = self.settings.idle_ttl_ms.unwrap_or(u64::MAX);
+            if guard.idle_for(now_ms) < ttl {
+                return false;
+            }
+        }
+        let Some(t) = guard.t.as_ref() else {
+            return false;
+        };
+        if let Some(store) = &self.store {
+            if !self.note(store.save(id, &t.snapshot())) {
+                return false;
+            }
+        }
+        if !lock(&self.cell(id).shard).forget(id, slot) {
+            return false;
+        }
+        let mode = t.mode();
+        guard.t = None;
+        self.modes[mode_index(mode)].fetch_sub(1, Ordering::Relaxed);
+        self.resident.fetch_sub(1, Ordering::Relaxed);
+        let tally = if idle {
+            &self.tallies.expired
+        } else {
+            &self.tallies.evicted
+        };
+        tally.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    /// Evicts every session idle for `idle_ttl` (saved first when there is a store); how many
+    /// went. Call it every so often (the server does, every second).
+    pub fn evict_idle(&self, now_ms: u64) -> usize {
+        let Some(ttl) = self.settings.idle_ttl_ms else {
+            return 0;
+        };
+        let mut idle: Vec<(Arc<str>, SlotRef)> = Vec::new();
+        for cell in &*self.shards {
+            let shard = lock(&cell.shard);
+            idle.extend(
+                shard
+                    .map
+                    .iter()
+                    .filter(|(id, e)| {
+                        now_ms.saturating_sub(e.last_ms()) >= ttl && ***id != *self.settings.primary
+                    })
+                    .map(|(id, e)| (Arc::clone(id), Arc::clone(&e.slot))),
+            );
+        }
+        idle.into_iter()
+            .filter(|(id, slot)| self.evict(id, slot, now_ms, true))
+            .count()
+    }
+
+    /// Forgets a session, in memory and in the store; whether it existed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidId`]; [`Error::Primary`] for the primary session; [`Error::Store`] when
+    /// the store cannot remove it.
+    pub fn remove(&self, id: &str) -> Result<bool, Error> {
+        validate_id(id)?;
+        if id == self.settings.primary {
+            return Err(Error::Primary { id: id.to_owned() });
+        }
+        let mut existed = false;
+        if let Some(slot) = self.lookup(id) {
+            let mut guard = lock(&slot);
+            if lock(&self.cell(id).shard).forget(id, &slot) {
+                if let Some(t) = guard.t.take() {
+                    self.modes[mode_index(t.mode())].fetch_sub(1, Ordering::Relaxed);
+                    self.resident.fetch_sub(1, Ordering::Relaxed);
+                    existed = true;
+                }
+            }
+        }
+        if let Some(store) = &self.store {
+            existed |= store.remove(id)?;
+        }
+        if existed {
+            self.tallies.removed.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(existed)
+    }
+}
