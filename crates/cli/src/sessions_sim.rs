@@ -135,7 +135,7 @@ fn text(r: &Report, seed: u64) -> String {
     if let (Some(last), Some(reach)) = (r.checkpoints.last(), reached(r)) {
         let _ = writeln!(
             o,
-            "Alone, sessions needed {} steps to gain what shared sessions gained in {reach} ({:.1}× faster).",
+            "Alone, sessions needed {} steps to gain what shared sessions gained in about {reach} ({:.2}× as fast).",
             last.steps_per_session,
             last.steps_per_session as f64 / reach as f64
         );
@@ -143,14 +143,26 @@ fn text(r: &Report, seed: u64) -> String {
     o
 }
 
-/// The first checkpoint at which shared sessions had gained what lone ones gained by the end.
+/// The steps per session at which shared sessions had gained what lone ones gained by the
+/// end, interpolated between checkpoints (from 0 gain at step 0).
 fn reached(r: &Report) -> Option<u64> {
     let target = r.checkpoints.last()?.isolated;
     if target <= 0.0 {
         return None;
     }
-    r.checkpoints
-        .iter()
-        .find(|c| c.shared >= target)
-        .map(|c| c.steps_per_session)
+    let mut before = (0u64, 0.0f64);
+    for c in &r.checkpoints {
+        if c.shared >= target {
+            let (s0, g0) = before;
+            let share = if c.shared > g0 {
+                (target - g0) / (c.shared - g0)
+            } else {
+                1.0
+            };
+            let span = (c.steps_per_session - s0) as f64;
+            return Some(s0 + (share.clamp(0.0, 1.0) * span).round() as u64);
+        }
+        before = (c.steps_per_session, c.shared);
+    }
+    None
 }
