@@ -183,24 +183,36 @@ fn token(args: &ServeArgs) -> Result<Option<String>> {
     Ok(Some(first.to_owned()))
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Completes when the signal arrives; never, for a handler that could not be installed.
+#[cfg(unix)]
+async fn received(signal: Option<&mut tokio::signal::unix::Signal>) {
+    match signal {
+        Some(s) => {
+            s.recv().await;
         }
-    };
+        None => std::future::pending::<()>().await,
+    }
+}
+
+/// Installs the SIGTERM and SIGINT handlers now and returns a future that completes on either.
+/// Installed before the address line is printed: a signal sent as soon as the server answers
+/// must not meet the default action, which kills the process without saving.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut terminate = signal(SignalKind::terminate()).ok();
+        let mut interrupt = signal(SignalKind::interrupt()).ok();
+        async move {
+            tokio::select! {
+                () = received(terminate.as_mut()) => {}
+                () = received(interrupt.as_mut()) => {}
+            }
+        }
+    }
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 
@@ -258,6 +270,7 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
                 );
             }
         }
+        let signal = shutdown_signal();
         let listener = tokio::net::TcpListener::bind(args.bind)
             .await
             .with_context(|| format!("cannot listen on {}", args.bind))?;
@@ -271,14 +284,9 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
             max_connections: connection_cap(args.max_connections),
             shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
         };
-        let served = serve(
-            listener,
-            router(service.clone()),
-            options,
-            shutdown_signal(),
-        )
-        .await
-        .context("the server failed")?;
+        let served = serve(listener, router(service.clone()), options, signal)
+            .await
+            .context("the server failed")?;
         if served.cut_off > 0 {
             eprintln!(
                 "warning: {} connections still open {}s after the signal were cut off",

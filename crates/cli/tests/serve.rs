@@ -190,29 +190,13 @@ fn after_kill_9_at_most_the_steps_since_the_last_snapshot_are_lost() {
 
 #[test]
 fn the_python_snippet_of_the_sidecar_guide_runs() {
-    if Command::new("python3").arg("--version").output().is_err() {
-        common::skip_unless_ci("python3 is not installed");
-        return;
-    }
-    let doc = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../docs/sidecar.md"
-    ))
-    .unwrap();
-    let code = doc
-        .split("```python\n")
-        .nth(1)
-        .and_then(|rest| rest.split("```").next())
-        .unwrap();
     let s = start(&["--bind", "127.0.0.1:0"]);
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(code)
-        .env("CREFL_URL", &s.url)
-        .output()
-        .unwrap();
+    let out = common::run_sidecar_snippet(1, &s.url);
     let mut child = s.child;
     child.kill().unwrap();
+    let Some(out) = out else {
+        return;
+    };
     assert!(
         out.status.success(),
         "{}{}",

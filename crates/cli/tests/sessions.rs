@@ -88,61 +88,44 @@ fn after_kill_9_each_session_loses_at_most_its_snapshot_interval() {
 
 #[test]
 fn the_multi_session_python_snippet_of_the_sidecar_guide_runs() {
-    if Command::new("python3").arg("--version").output().is_err() {
-        common::skip_unless_ci("python3 is not installed");
-        return;
-    }
-    let doc = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../docs/sidecar.md"
-    ))
-    .unwrap();
-    let code = doc
-        .split("```python\n")
-        .nth(2)
-        .and_then(|rest| rest.split("```").next())
-        .unwrap();
-    assert!(
-        code.contains("threading"),
-        "the second Python snippet is the multi-session one"
-    );
     let (mut child, addr) = common::spawn_serve(|cmd| {
         cmd.args(["--bind", "127.0.0.1:0"]).stderr(Stdio::null());
     });
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(code)
-        .env("CREFL_URL", format!("http://{addr}"))
-        .output()
-        .unwrap();
+    let out = common::run_sidecar_snippet(2, &format!("http://{addr}"));
     child.kill().unwrap();
     let _ = child.wait();
+    let Some(out) = out else {
+        return;
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
+        "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("sessions 9"), "{stdout}");
 }
 
 #[test]
 fn simulate_sessions_compares_shared_learning_with_learning_alone() {
-    let out = Command::new(env!("CARGO_BIN_EXE_crefl"))
-        .args([
-            "simulate",
-            "--sessions",
-            "3",
-            "--steps",
-            "3000",
-            "--scenario",
-            "attribute",
-            "--json",
-        ])
-        .env_remove("CREFL_CONFIG")
-        .output()
-        .unwrap();
+    let simulate = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_crefl"))
+            .arg("simulate")
+            .args(args)
+            .env_remove("CREFL_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let run = [
+        "--sessions",
+        "3",
+        "--steps",
+        "3000",
+        "--scenario",
+        "attribute",
+        "--json",
+    ];
+    let out = simulate(&run);
     assert!(
         out.status.success(),
         "{}",
@@ -158,30 +141,9 @@ fn simulate_sessions_compares_shared_learning_with_learning_alone() {
         assert!(c["shared"].is_f64() && c["isolated"].is_f64(), "{c}");
     }
     // Deterministic: the same run gives the same figures.
-    let again = Command::new(env!("CARGO_BIN_EXE_crefl"))
-        .args([
-            "simulate",
-            "--sessions",
-            "3",
-            "--steps",
-            "3000",
-            "--scenario",
-            "attribute",
-            "--json",
-        ])
-        .env_remove("CREFL_CONFIG")
-        .output()
-        .unwrap();
-    assert_eq!(out.stdout, again.stdout);
-
-    let conflict = Command::new(env!("CARGO_BIN_EXE_crefl"))
-        .args(["simulate", "--sessions", "3", "--compare"])
-        .output()
-        .unwrap();
+    assert_eq!(out.stdout, simulate(&run).stdout);
+    let conflict = simulate(&["--sessions", "3", "--compare"]);
     assert_eq!(conflict.status.code(), Some(2));
-    let one = Command::new(env!("CARGO_BIN_EXE_crefl"))
-        .args(["simulate", "--sessions", "1"])
-        .output()
-        .unwrap();
+    let one = simulate(&["--sessions", "1"]);
     assert_eq!(one.status.code(), Some(2), "at least two sessions");
 }

@@ -154,27 +154,28 @@ impl LearningSnapshot {
     pub fn model(&self) -> &QualityModel {
         &self.model
     }
-
-    /// The snapshot as JSON.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Json`] if serialization fails.
-    #[cfg(feature = "serde")]
-    pub fn to_json(&self) -> Result<String, Error> {
-        serde_json::to_string(self).map_err(|e| Error::Json(e.to_string()))
-    }
-
-    /// Reads a snapshot written by [`to_json`](Self::to_json).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Json`] for text that is not a learning snapshot.
-    #[cfg(feature = "serde")]
-    pub fn from_json(text: &str) -> Result<Self, Error> {
-        serde_json::from_str(text).map_err(|e| Error::Json(e.to_string()))
-    }
 }
+
+/// `to_json` and `from_json` for a persisted part of a loop, with the core's error.
+macro_rules! json_io {
+    ($ty:ty, $what:literal) => {
+        #[cfg(feature = "serde")]
+        impl $ty {
+            #[doc = concat!("The ", $what, " as JSON.\n\n# Errors\n\n[`Error::Json`](crate::Error::Json) if serialization fails (it does not for one taken from a loop).")]
+            pub fn to_json(&self) -> Result<String, crate::Error> {
+                serde_json::to_string(self).map_err(|e| crate::Error::Json(e.to_string()))
+            }
+
+            #[doc = concat!("Reads the ", $what, " written by `to_json`.\n\n# Errors\n\n[`Error::Json`](crate::Error::Json) for text that is not one.")]
+            pub fn from_json(text: &str) -> Result<Self, crate::Error> {
+                serde_json::from_str(text).map_err(|e| crate::Error::Json(e.to_string()))
+            }
+        }
+    };
+}
+pub(crate) use json_io;
+
+json_io!(LearningSnapshot, "learning snapshot");
 
 impl Snapshot {
     /// The format this version writes and reads.

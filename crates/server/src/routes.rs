@@ -167,7 +167,7 @@ pub(crate) fn authorized(service: &Service, headers: &HeaderMap) -> Result<(), B
 /// A body declared as something other than JSON is refused (415): a web page can send
 /// `text/plain` or form data to a loopback sidecar without asking, but not JSON. A request
 /// with no `Content-Type` is read as JSON.
-pub(crate) fn json_body(headers: &HeaderMap) -> Result<(), ApiError> {
+fn json_body(headers: &HeaderMap) -> Result<(), ApiError> {
     match headers.get(header::CONTENT_TYPE) {
         None => Ok(()),
         Some(v)
@@ -189,13 +189,19 @@ pub(crate) fn json_body(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
+/// The checks of a request that changes state and carries JSON: the token, then the body's
+/// declared type; the refusal to send otherwise.
+pub(crate) fn mutating(service: &Service, headers: &HeaderMap) -> Result<(), Box<Response>> {
+    authorized(service, headers)?;
+    json_body(headers).map_err(|e| Box::new(e.into_response()))
+}
+
 async fn update(
     State(service): State<Arc<Service>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Decision>, Response> {
-    authorized(&service, &headers).map_err(|denied| *denied)?;
-    json_body(&headers).map_err(IntoResponse::into_response)?;
+    mutating(&service, &headers).map_err(|refused| *refused)?;
     service.update(&body).map(Json).map_err(|e| match e {
         UpdateError::Session(e) => crate::session_routes::session_error(e),
         e => ApiError::from(e).into_response(),
@@ -250,11 +256,8 @@ async fn set_rollout(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(denied) = authorized(&service, &headers) {
-        return *denied;
-    }
-    if let Err(e) = json_body(&headers) {
-        return e.into_response();
+    if let Err(refused) = mutating(&service, &headers) {
+        return *refused;
     }
     let Some(rollout) = service.rollout() else {
         return no_rollout().into_response();

@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use creative_feedback_sessions::{Error as SessionError, PoolStats, SessionList};
 use serde::Deserialize;
 
-use crate::routes::{authorized, json_body, ApiError};
+use crate::routes::{authorized, mutating, ApiError};
 use crate::service::{Service, UpdateError};
 
 /// A session error as its HTTP answer: 400 invalid id, 404 unknown, 409 the primary session,
@@ -47,11 +47,8 @@ async fn update(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(denied) = authorized(&service, &headers) {
-        return *denied;
-    }
-    if let Err(e) = json_body(&headers) {
-        return e.into_response();
+    if let Err(refused) = mutating(&service, &headers) {
+        return *refused;
     }
     match service.update_session(&id, &body) {
         Ok(decision) => Json(decision).into_response(),

@@ -99,3 +99,34 @@ pub fn spawn_serve(
         .to_owned();
     (child, addr)
 }
+
+/// Runs the `n`-th Python block of docs/sidecar.md (1-based) with `CREFL_URL` set to `url`;
+/// `None` when python3 is missing outside CI (under `CI=true` that fails).
+pub fn run_sidecar_snippet(n: usize, url: &str) -> Option<std::process::Output> {
+    if std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        skip_unless_ci("python3 is not installed");
+        return None;
+    }
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/sidecar.md"
+    ))
+    .unwrap();
+    let code = doc
+        .split("```python\n")
+        .nth(n)
+        .and_then(|rest| rest.split("```").next())
+        .unwrap_or_else(|| panic!("docs/sidecar.md has no Python block {n}"));
+    Some(
+        std::process::Command::new("python3")
+            .arg("-c")
+            .arg(code)
+            .env("CREFL_URL", url)
+            .output()
+            .unwrap(),
+    )
+}

@@ -186,28 +186,9 @@ impl TrajectorySnapshot {
     pub fn mode(&self) -> Mode {
         self.state.mode
     }
-
-    /// The snapshot as JSON.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Json`] if serialization fails (it does not for a snapshot taken from a
-    /// trajectory).
-    #[cfg(feature = "serde")]
-    pub fn to_json(&self) -> Result<String, Error> {
-        serde_json::to_string(self).map_err(|e| Error::Json(e.to_string()))
-    }
-
-    /// Reads a snapshot written by [`to_json`](Self::to_json).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Json`] for text that is not a trajectory snapshot.
-    #[cfg(feature = "serde")]
-    pub fn from_json(text: &str) -> Result<Self, Error> {
-        serde_json::from_str(text).map_err(|e| Error::Json(e.to_string()))
-    }
 }
+
+crate::snapshot::json_io!(TrajectorySnapshot, "trajectory snapshot");
 
 impl Trajectory {
     /// A trajectory at step 0 (stable, no history) whose generator is seeded with `seed`.
@@ -323,13 +304,7 @@ impl Trajectory {
         learning: &Mutex<Learning>,
         read: &ReadState,
     ) -> Result<Decision, Rejected> {
-        let mut decision = Decision::default();
-        Stepper::new(config, LearningRef::Shared(learning), self).step(
-            &read.state,
-            &read.findings,
-            &mut decision,
-        )?;
-        Ok(decision)
+        self.step_shared(config, learning, &read.state, &read.findings)
     }
 
     /// [`update_read`](Self::update_read) for a state built in code.
@@ -343,10 +318,20 @@ impl Trajectory {
         learning: &Mutex<Learning>,
         state: &State,
     ) -> Result<Decision, Rejected> {
+        self.step_shared(config, learning, state, Findings::NONE)
+    }
+
+    fn step_shared(
+        &mut self,
+        config: &Config,
+        learning: &Mutex<Learning>,
+        state: &State,
+        findings: &Findings,
+    ) -> Result<Decision, Rejected> {
         let mut decision = Decision::default();
         Stepper::new(config, LearningRef::Shared(learning), self).step(
             state,
-            Findings::NONE,
+            findings,
             &mut decision,
         )?;
         Ok(decision)

@@ -110,22 +110,13 @@ impl Pool {
         let Some(ttl) = self.settings.idle_ttl_ms else {
             return 0;
         };
-        let mut idle: Vec<(Arc<str>, SlotRef)> = Vec::new();
-        for cell in &*self.shards {
-            let shard = lock(&cell.shard);
-            idle.extend(
-                shard
-                    .map
-                    .iter()
-                    .filter(|(id, e)| {
-                        now_ms.saturating_sub(e.last_ms()) >= ttl && ***id != *self.settings.primary
-                    })
-                    .map(|(id, e)| (Arc::clone(id), Arc::clone(&e.slot))),
-            );
-        }
-        idle.into_iter()
-            .filter(|(id, slot)| self.evict(id, slot, now_ms, true))
-            .count()
+        // The shard's time of last use may be up to a second old: `evict` checks the slot's.
+        self.slots(|id, e| {
+            now_ms.saturating_sub(e.last_ms()) >= ttl && *id != *self.settings.primary
+        })
+        .into_iter()
+        .filter(|(id, slot)| self.evict(id, slot, now_ms, true))
+        .count()
     }
 
     /// Forgets a session, in memory and in the store; whether it existed.

@@ -13,7 +13,7 @@ use creative_feedback_core::{
 
 use crate::id::{id_hash, session_seed, validate_id};
 use crate::report::Tallies;
-use crate::shard::{lock, Padded, Shard, ShardCell, Slot, SlotRef};
+use crate::shard::{lock, Entry, Padded, Shard, ShardCell, Slot, SlotRef};
 use crate::store::SessionStore;
 use crate::Error;
 
@@ -209,6 +209,22 @@ impl Pool {
     fn cell(&self, id: &str) -> &ShardCell {
         let i = (id_hash(id) % self.shards.len() as u64) as usize;
         &self.shards[i]
+    }
+
+    /// The resident sessions that `keep` keeps, each shard locked in turn.
+    fn slots(&self, mut keep: impl FnMut(&str, &Entry) -> bool) -> Vec<(Arc<str>, SlotRef)> {
+        let mut slots = Vec::new();
+        for cell in &*self.shards {
+            let shard = lock(&cell.shard);
+            slots.extend(
+                shard
+                    .map
+                    .iter()
+                    .filter(|(id, e)| keep(id, e))
+                    .map(|(id, e)| (Arc::clone(id), Arc::clone(&e.slot))),
+            );
+        }
+        slots
     }
 
     fn lookup(&self, id: &str) -> Option<SlotRef> {

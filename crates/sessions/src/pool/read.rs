@@ -1,14 +1,13 @@
 //! Reading the pool: one session, the list, the counts; and saving every session.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 use creative_feedback_core::{Mode, Trajectory};
 
 use super::{mode_index, Pool};
 use crate::id::validate_id;
 use crate::report::{PoolStats, SessionInfo, SessionList, SessionSummary};
-use crate::shard::{lock, SlotRef};
+use crate::shard::lock;
 use crate::Error;
 
 impl Pool {
@@ -51,16 +50,7 @@ impl Pool {
     /// `offset`.
     #[must_use]
     pub fn list(&self, limit: usize, offset: usize) -> SessionList {
-        let mut slots: Vec<(Arc<str>, SlotRef)> = Vec::new();
-        for cell in &*self.shards {
-            let shard = lock(&cell.shard);
-            slots.extend(
-                shard
-                    .map
-                    .iter()
-                    .map(|(id, e)| (Arc::clone(id), Arc::clone(&e.slot))),
-            );
-        }
+        let slots = self.slots(|_, _| true);
         let mut sessions: Vec<SessionSummary> = slots
             .into_iter()
             .filter_map(|(id, slot)| {
@@ -101,16 +91,7 @@ impl Pool {
         let Some(store) = &self.store else {
             return Ok(0);
         };
-        let mut slots: Vec<(Arc<str>, SlotRef)> = Vec::new();
-        for cell in &*self.shards {
-            let shard = lock(&cell.shard);
-            slots.extend(
-                shard
-                    .map
-                    .iter()
-                    .map(|(id, e)| (Arc::clone(id), Arc::clone(&e.slot))),
-            );
-        }
+        let slots = self.slots(|_, _| true);
         let (mut saved, mut first_error) = (0, None);
         for (id, slot) in slots {
             if *id == *self.settings.primary {
