@@ -69,22 +69,6 @@ fn sigterm(child: &Child) {
     assert!(status.success());
 }
 
-/// Polls the state folder until its snapshot holds at least `steps` (the writer runs on its
-/// own thread); the deadline only bounds a hang.
-fn wait_for_snapshot(dir: &Path, steps: u64) {
-    for _ in 0..1_200 {
-        let text = std::fs::read_to_string(dir.join("snapshot.json")).unwrap_or_default();
-        let saved = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| v["state"]["steps"].as_u64());
-        if saved.is_some_and(|s| s >= steps) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("no snapshot of step {steps} appeared within 30 s");
-}
-
 #[test]
 fn sigterm_saves_the_state_and_a_restart_resumes_from_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -133,7 +117,7 @@ fn after_kill_9_at_most_the_steps_since_the_last_snapshot_are_lost() {
     for i in 0..1_050 {
         assert_eq!(update(&s.addr, i), 200);
     }
-    wait_for_snapshot(Path::new(&state), 1_000);
+    common::wait_for_saved_steps(&Path::new(&state).join("snapshot.json"), 1_000);
     s.child.kill().unwrap(); // SIGKILL: no shutdown code runs
     let _ = s.child.wait();
     // A crash in the middle of an append leaves a torn last line.
@@ -435,7 +419,7 @@ fn a_read_only_state_dir_is_reported_everywhere_and_at_exit() {
     for i in 0..20 {
         assert_eq!(update(&s.addr, i), 200);
     }
-    wait_for_snapshot(Path::new(&fs.path()), 20);
+    common::wait_for_saved_steps(&Path::new(&fs.path()).join("snapshot.json"), 20);
     fs.read_only();
     a_failing_state_dir_is_never_silent(s, &fs);
 }

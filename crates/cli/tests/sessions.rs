@@ -2,9 +2,7 @@
 //! interval of each session, and the multi-session Python snippet of docs/sidecar.md runs.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 mod common;
 use common::http;
@@ -29,22 +27,6 @@ fn steps(addr: &str, id: &str) -> u64 {
     v["metrics"]["steps"].as_u64().unwrap()
 }
 
-/// Polls a session's file until it holds at least `steps`; the deadline only bounds a hang.
-fn wait_for_session_file(dir: &Path, id: &str, steps: u64) {
-    for _ in 0..1_200 {
-        let text =
-            std::fs::read_to_string(dir.join(format!("sessions/{id}.json"))).unwrap_or_default();
-        let saved = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| v["state"]["steps"].as_u64());
-        if saved.is_some_and(|s| s >= steps) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("no snapshot of session {id} at step {steps} appeared within 30 s");
-}
-
 #[test]
 fn after_kill_9_each_session_loses_at_most_its_snapshot_interval() {
     let dir = tempfile::tempdir().unwrap();
@@ -66,7 +48,7 @@ fn after_kill_9_each_session_loses_at_most_its_snapshot_interval() {
         }
     }
     for id in SESSIONS {
-        wait_for_session_file(dir.path(), id, 1_000);
+        common::wait_for_saved_steps(&dir.path().join(format!("sessions/{id}.json")), 1_000);
     }
     child.kill().unwrap(); // SIGKILL: no shutdown code runs
     let _ = child.wait();

@@ -5,32 +5,22 @@
 
 use std::time::Duration;
 
-use creative_feedback_core::{Config, SelectorKind};
+use creative_feedback_core::Config;
 use creative_feedback_server::{Saved, Service, ServiceConfig};
 
 mod common;
 use common::{get, json, post, serve};
 
 fn config() -> Config {
-    let mut config = Config {
-        max_exploration_steps: 10,
-        min_exploration_steps: 10,
-        recovery_steps: 2,
-        ..Config::default()
-    };
+    let mut config = common::short_config();
     config.quality.min_samples = 3;
-    config.selector.kind = SelectorKind::Learned;
     config.selector.learned.attributes = vec!["domain".into()];
     config
 }
 
 fn state(i: u32) -> String {
-    let novelty = [0.9, 0.5, 0.1][(i / 20 % 3) as usize];
     let domain = ["poetry", "code"][(i / 60 % 2) as usize];
-    let aesthetic = 0.5 + 0.1 * f64::from(i % 7) / 7.0;
-    format!(
-        r#"{{"novelty": {novelty}, "aesthetic_score": {aesthetic}, "attributes": {{"domain": "{domain}"}}}}"#
-    )
+    common::state_json(i, &format!(r#", "attributes": {{"domain": "{domain}"}}"#))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

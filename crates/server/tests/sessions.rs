@@ -5,28 +5,16 @@
 
 use std::time::Duration;
 
-use creative_feedback_core::{Config, SelectorKind};
 use creative_feedback_server::{Saved, Service, ServiceConfig, StateDir};
 use futures_util::StreamExt;
 
 mod common;
 use common::{get, json, post, promtool_check, request, serve};
 
-fn config() -> Config {
-    let mut config = Config {
-        max_exploration_steps: 10,
-        min_exploration_steps: 10,
-        recovery_steps: 2,
-        ..Config::default()
-    };
-    config.selector.kind = SelectorKind::Learned;
-    config
-}
+use common::short_config as config;
 
 fn state(i: u32) -> String {
-    let novelty = [0.9, 0.5, 0.1][(i / 20 % 3) as usize];
-    let aesthetic = 0.5 + 0.1 * f64::from(i % 7) / 7.0;
-    format!(r#"{{"novelty": {novelty}, "aesthetic_score": {aesthetic}}}"#)
+    common::state_json(i, "")
 }
 
 async fn post_to(addr: std::net::SocketAddr, id: &str, body: &str) -> common::Response {

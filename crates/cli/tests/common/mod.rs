@@ -130,3 +130,19 @@ pub fn run_sidecar_snippet(n: usize, url: &str) -> Option<std::process::Output> 
             .unwrap(),
     )
 }
+
+/// Polls a snapshot file (a loop's or a session's) until it holds at least `steps` (writers run
+/// on their own threads); the deadline, 30 s, only bounds a hang.
+pub fn wait_for_saved_steps(path: &std::path::Path, steps: u64) {
+    for _ in 0..1_200 {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let saved = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v["state"]["steps"].as_u64());
+        if saved.is_some_and(|s| s >= steps) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("{} did not reach step {steps} within 30 s", path.display());
+}

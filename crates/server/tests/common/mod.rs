@@ -155,3 +155,23 @@ pub fn skip_unless_ci(missing: &str) {
     );
     eprintln!("{missing}; skipping (CI installs it)");
 }
+
+/// A loop that explores often: explorations of 10 steps, 2 of recovery, the learned selector.
+pub fn short_config() -> creative_feedback_core::Config {
+    let mut config = creative_feedback_core::Config {
+        max_exploration_steps: 10,
+        min_exploration_steps: 10,
+        recovery_steps: 2,
+        ..creative_feedback_core::Config::default()
+    };
+    config.selector.kind = creative_feedback_core::SelectorKind::Learned;
+    config
+}
+
+/// The `i`-th state of a stream that triggers explorations every 60 steps, as JSON with the
+/// extra top-level text `extra` (e.g. an attribute).
+pub fn state_json(i: u32, extra: &str) -> String {
+    let novelty = [0.9, 0.5, 0.1][(i / 20 % 3) as usize];
+    let aesthetic = 0.5 + 0.1 * f64::from(i % 7) / 7.0;
+    format!(r#"{{"novelty": {novelty}, "aesthetic_score": {aesthetic}{extra}}}"#)
+}
