@@ -193,6 +193,27 @@ async fn prometheus_gets_pool_aggregates_without_a_label_per_session() {
     let labelled: Vec<&str> = text.lines().filter(|l| l.contains("\"user-")).collect();
     assert!(labelled.is_empty(), "no per-session label: {labelled:?}");
     promtool_check(&text);
+    // Every pool metric the Grafana dashboard charts is exported.
+    let grafana = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/grafana/creative-feedback.json"
+    ))
+    .unwrap();
+    let charted: std::collections::BTreeSet<&str> = grafana
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| {
+            w.starts_with("creative_feedback_session")
+                || w.starts_with("creative_feedback_shared_model")
+        })
+        .collect();
+    assert!(charted.len() >= 6, "{charted:?}");
+    for name in charted {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{'])),
+            "the dashboard charts {name}, which /metrics does not export"
+        );
+    }
     task.abort();
 }
 
