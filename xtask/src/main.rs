@@ -207,6 +207,9 @@ const MUTATED: &[&str] = &[
     "crates/quality/src/model.rs",
     "crates/profiles/src/profile.rs",
     "crates/profiles/src/registry.rs",
+    "crates/sessions/src/pool/mod.rs",
+    "crates/sessions/src/pool/evict.rs",
+    "crates/sessions/src/shard.rs",
 ];
 
 /// `cargo xtask mutants`: cargo-mutants over [`MUTATED`] (about ten minutes on two cores; not
