@@ -106,6 +106,12 @@ mod tests {
             session_seed(7, "a", "default"),
             session_seed(7, "a", "default")
         );
+        // Fixed across versions: a session created anew decides the same way on every build.
+        assert_eq!(session_seed(7, "a", "default"), 0x0c55_6c99_7d01_e47b);
+        assert_eq!(
+            session_seed(0, "conversation-17", "default"),
+            0xd7a2_ff72_0334_6d60
+        );
         // The hash is fixed: files and snapshots name it across versions.
         assert_eq!(id_hash(""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(id_hash("a"), 0xaf63_dc4c_8601_ec8c);
