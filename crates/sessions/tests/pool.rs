@@ -345,3 +345,81 @@ fn the_least_recently_used_session_is_evicted_first() {
     assert!(pool.get("default").unwrap().resident);
     assert!(!pool.get("a").unwrap().resident);
 }
+
+#[test]
+fn settings_that_cannot_work_are_refused_by_name() {
+    let cases = [
+        (
+            PoolConfig {
+                max_sessions: 0,
+                ..PoolConfig::default()
+            },
+            "max_sessions",
+        ),
+        (
+            PoolConfig {
+                session_history: 0,
+                ..PoolConfig::default()
+            },
+            "session_history",
+        ),
+        (
+            PoolConfig {
+                shards: 0,
+                ..PoolConfig::default()
+            },
+            "shards",
+        ),
+        (
+            PoolConfig {
+                shards: 5000,
+                ..PoolConfig::default()
+            },
+            "shards",
+        ),
+        (
+            PoolConfig {
+                idle_ttl_ms: Some(0),
+                ..PoolConfig::default()
+            },
+            "idle_ttl",
+        ),
+    ];
+    for (settings, key) in cases {
+        let err = Pool::new(
+            CreativeLoop::new(Config::default()).unwrap(),
+            settings,
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidSetting { key: k, .. } if *k == key),
+            "{key}: {err}"
+        );
+        assert!(err.to_string().contains(key), "{err}");
+    }
+    let bad_primary = PoolConfig {
+        primary: "a b".into(),
+        ..PoolConfig::default()
+    };
+    let err = Pool::new(
+        CreativeLoop::new(Config::default()).unwrap(),
+        bad_primary,
+        None,
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::InvalidId { .. }), "{err}");
+}
+
+#[test]
+fn the_pool_reports_its_config_and_itself() {
+    let config = Config {
+        max_exploration_steps: 77,
+        ..Config::default()
+    };
+    let pool = pool(config, PoolConfig::default(), None);
+    assert_eq!(pool.config().max_exploration_steps, 77);
+    assert_eq!(pool.settings().max_sessions, 100_000);
+    let shown = format!("{pool:?}");
+    assert!(shown.contains("resident: 1"), "{shown}");
+}
