@@ -423,3 +423,66 @@ fn the_pool_reports_its_config_and_itself() {
     let shown = format!("{pool:?}");
     assert!(shown.contains("resident: 1"), "{shown}");
 }
+
+#[test]
+fn sessions_used_in_the_same_second_are_evicted_in_the_order_of_use() {
+    // Within a second the order is the shard's own order of use: one shard holds them all.
+    let store = Arc::new(MemoryStore::new());
+    let pool = pool(
+        Config::default(),
+        PoolConfig {
+            max_sessions: 3,
+            shards: 1,
+            ..PoolConfig::default()
+        },
+        Some(store),
+    );
+    let state = State::new(0.5, 0.6);
+    pool.update_state("a", &state, 0).unwrap();
+    pool.update_state("b", &state, 0).unwrap();
+    pool.update_state("c", &state, 0).unwrap();
+    assert!(!pool.get("a").unwrap().resident, "a was used first");
+    assert!(pool.get("b").unwrap().resident);
+}
+
+#[test]
+fn a_use_a_whole_second_later_moves_a_session_up() {
+    let store = Arc::new(MemoryStore::new());
+    let pool = pool(
+        Config::default(),
+        PoolConfig {
+            max_sessions: 3,
+            ..PoolConfig::default()
+        },
+        Some(store),
+    );
+    let state = State::new(0.5, 0.6);
+    pool.update_state("a", &state, 0).unwrap();
+    pool.update_state("b", &state, 500).unwrap();
+    pool.update_state("a", &state, 1_000).unwrap(); // exactly the resolution later
+    pool.update_state("c", &state, 1_500).unwrap();
+    assert!(pool.get("a").unwrap().resident);
+    assert!(
+        !pool.get("b").unwrap().resident,
+        "b is now the least recently used"
+    );
+}
+
+#[test]
+fn with_snapshot_every_zero_sessions_are_saved_only_when_asked_or_evicted() {
+    let store = Arc::new(MemoryStore::new());
+    let pool = pool(
+        Config::default(),
+        PoolConfig {
+            snapshot_every: 0,
+            ..PoolConfig::default()
+        },
+        Some(store.clone()),
+    );
+    for step in 0..50 {
+        pool.update_state("a", &State::new(0.5, 0.6), step).unwrap();
+    }
+    assert!(store.is_empty());
+    assert_eq!(pool.save_all().unwrap(), 1);
+    assert_eq!(store.load("a").unwrap().unwrap().steps(), 50);
+}
