@@ -486,3 +486,85 @@ fn with_snapshot_every_zero_sessions_are_saved_only_when_asked_or_evicted() {
     assert_eq!(pool.save_all().unwrap(), 1);
     assert_eq!(store.load("a").unwrap().unwrap().steps(), 50);
 }
+
+#[test]
+fn idle_eviction_reads_the_exact_time_of_the_last_use() {
+    let store = Arc::new(MemoryStore::new());
+    let pool = pool(
+        Config::default(),
+        PoolConfig {
+            idle_ttl_ms: Some(10_000),
+            ..PoolConfig::default()
+        },
+        Some(store),
+    );
+    let state = State::new(0.5, 0.6);
+    pool.update_state("a", &state, 0).unwrap();
+    // Within the order's resolution: the shard keeps 0, the session knows 900.
+    pool.update_state("a", &state, 900).unwrap();
+    assert_eq!(pool.evict_idle(10_000), 0, "idle for 9.1 s only");
+    assert_eq!(pool.evict_idle(10_900), 1);
+}
+
+/// A store whose writes fail while `failing` is set.
+#[derive(Default)]
+struct Flaky {
+    inner: MemoryStore,
+    failing: std::sync::atomic::AtomicBool,
+}
+
+impl SessionStore for Flaky {
+    fn load(&self, id: &str) -> Result<Option<creative_feedback_core::TrajectorySnapshot>, Error> {
+        self.inner.load(id)
+    }
+    fn save(
+        &self,
+        id: &str,
+        snapshot: &creative_feedback_core::TrajectorySnapshot,
+    ) -> Result<(), Error> {
+        if self.failing.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(Error::Store {
+                id: id.to_owned(),
+                message: "disk full".into(),
+            });
+        }
+        self.inner.save(id, snapshot)
+    }
+    fn remove(&self, id: &str) -> Result<bool, Error> {
+        self.inner.remove(id)
+    }
+}
+
+#[test]
+fn a_session_that_cannot_be_saved_is_not_evicted_and_the_failure_is_reported() {
+    let store = Arc::new(Flaky::default());
+    let pool = pool(
+        Config::default(),
+        PoolConfig {
+            max_sessions: 2,
+            ..PoolConfig::default()
+        },
+        Some(store.clone()),
+    );
+    let state = State::new(0.5, 0.6);
+    pool.update_state("a", &state, 0).unwrap();
+    store
+        .failing
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let err = pool.update_state("b", &state, 5_000).unwrap_err();
+    assert!(matches!(err, Error::Full { .. }), "{err}");
+    assert!(
+        pool.get("a").unwrap().resident,
+        "a was kept: it could not be saved"
+    );
+    let failing = pool.store_failing().unwrap();
+    assert!(failing.contains("disk full"), "{failing}");
+    assert!(pool.stats().tallies.store_errors >= 1);
+    // The disk recovers: the next write succeeds and clears the failure.
+    store
+        .failing
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    pool.update_state("b", &state, 6_000).unwrap();
+    assert!(!pool.get("a").unwrap().resident);
+    assert_eq!(pool.store_failing(), None);
+}
