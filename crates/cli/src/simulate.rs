@@ -65,8 +65,16 @@ pub struct SimulateArgs {
     /// Run N simulated hosts as sessions sharing one model and selector, against N loops each
     /// learning alone from copies of the same hosts, and print their gain as steps go by
     /// (--steps is per session).
-    #[arg(long, value_name = "N", conflicts_with_all = ["compare", "ab", "plot", "export_history", "metrics_out"], value_parser = clap::value_parser!(u64).range(2..=10_000))]
+    #[arg(long, value_name = "N", conflicts_with_all = ["compare", "ab", "plot", "export_history", "metrics_out", "fleet"], value_parser = clap::value_parser!(u64).range(2..=10_000))]
     pub sessions: Option<u64>,
+    /// Run N simulated hosts on N sidecars, each with its own learning, all learning one shared
+    /// log of outcomes in its order (a fleet sharing a stream, in one process), against N
+    /// loops each learning alone (--steps is per sidecar).
+    #[arg(long, value_name = "N", conflicts_with_all = ["compare", "ab", "plot", "export_history", "metrics_out"], value_parser = clap::value_parser!(u64).range(2..=10_000))]
+    pub fleet: Option<u64>,
+    /// With --fleet: steps between a sidecar's reads of the shared log (the propagation delay).
+    #[arg(long, default_value_t = 1, requires = "fleet", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub sync_every: u64,
     /// Steps each simulated user stays for, with --ab (at least 1).
     #[arg(long, default_value_t = 500, requires = "ab", value_parser = clap::value_parser!(u64).range(1..))]
     pub session_steps: u64,
@@ -117,7 +125,14 @@ impl Progress {
 
 pub fn run(args: &SimulateArgs) -> Result<ExitCode> {
     if let Some(sessions) = args.sessions {
-        return crate::sessions_sim::run(args, sessions);
+        return crate::sessions_sim::run(args, crate::sessions_sim::Together::Sessions(sessions));
+    }
+    if let Some(sidecars) = args.fleet {
+        let together = crate::sessions_sim::Together::Fleet {
+            sidecars,
+            sync_every: args.sync_every,
+        };
+        return crate::sessions_sim::run(args, together);
     }
     if args.compare {
         return run_compare(args);

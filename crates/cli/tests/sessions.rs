@@ -129,3 +129,58 @@ fn simulate_sessions_compares_shared_learning_with_learning_alone() {
     let one = simulate(&["--sessions", "1"]);
     assert_eq!(one.status.code(), Some(2), "at least two sessions");
 }
+
+#[test]
+fn simulate_fleet_learns_one_log_and_every_sidecar_ends_with_the_same_learning() {
+    let simulate = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_crefl"))
+            .arg("simulate")
+            .args(args)
+            .env_remove("CREFL_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("learned.toml");
+    std::fs::write(&config, "[selector]\nkind = \"learned\"\n").unwrap();
+    let config = config.to_string_lossy().into_owned();
+    let out = simulate(&[
+        "--fleet",
+        "3",
+        "--sync-every",
+        "25",
+        "--steps",
+        "3000",
+        "--scenario",
+        "attribute",
+        "--config",
+        &config,
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["mode"], "fleet");
+    assert_eq!(report["sync_every"], 25);
+    assert_eq!(report["selector"], "learned");
+    assert_eq!(report["identical_learning"], true);
+    assert_eq!(report["checkpoints"].as_array().unwrap().len(), 10);
+    assert_eq!(
+        simulate(&["--sync-every", "5"]).status.code(),
+        Some(2),
+        "needs --fleet"
+    );
+    assert_eq!(
+        simulate(&["--fleet", "3", "--sync-every", "0"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        simulate(&["--fleet", "3", "--sessions", "3"]).status.code(),
+        Some(2)
+    );
+}

@@ -84,7 +84,7 @@ pub use config::{Config, InputMode, QualityConfig, SelectorConfig, DEFAULT_GATE}
 pub use decision::{
     Action, Decision, ExplorationInfo, Mode, Outcome, OutcomeKind, Reason, Trigger,
 };
-pub use engine::{CreativeLoop, Learning, Trajectory, TrajectorySnapshot};
+pub use engine::{CreativeLoop, Learning, Lesson, Trajectory, TrajectorySnapshot};
 pub use events::Event;
 pub use health::{Health, HealthReason, HealthStatus};
 pub use history::{HistoryRecord, PretrainReport, SkippedRecord};

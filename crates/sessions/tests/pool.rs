@@ -417,9 +417,13 @@ fn the_pool_reports_its_config_and_itself() {
         max_exploration_steps: 77,
         ..Config::default()
     };
-    let pool = pool(config, PoolConfig::default(), None);
+    let settings = PoolConfig {
+        max_sessions: 123,
+        ..PoolConfig::default()
+    };
+    let pool = pool(config, settings, None);
     assert_eq!(pool.config().max_exploration_steps, 77);
-    assert_eq!(pool.settings().max_sessions, 100_000);
+    assert_eq!(pool.settings().max_sessions, 123);
     let shown = format!("{pool:?}");
     assert!(shown.contains("resident: 1"), "{shown}");
 }

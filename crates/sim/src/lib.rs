@@ -30,12 +30,14 @@
 #![cfg_attr(test, allow(clippy::panic, clippy::unwrap_used, clippy::expect_used))]
 
 mod compare;
+mod fleet;
 mod host;
 mod oracle;
 mod run;
 mod scenario;
 
 pub use compare::{compare, mean_ci95, Comparison, Policy, PolicyResult};
+pub use fleet::Fleet;
 pub use host::{default_contexts, Context, ContextProbe, Dynamics, Host, HostConfig, HostTruth};
 pub use oracle::{FixedSelector, OracleSelector, OracleTable, ORACLE_PROFILES};
 pub use run::{
@@ -54,6 +56,17 @@ pub enum Error {
     /// The loop could not be built from the given config.
     #[error(transparent)]
     Loop(#[from] creative_feedback_core::Error),
+    /// The state given to a fleet's sidecar is invalid; nothing changed.
+    #[error(transparent)]
+    Rejected(#[from] creative_feedback_core::Rejected),
+    /// A fleet has no sidecar with this index.
+    #[error("no sidecar {index}: the fleet has {len} (0 to {})", len.saturating_sub(1))]
+    NoSidecar {
+        /// The index asked for.
+        index: usize,
+        /// How many sidecars there are.
+        len: usize,
+    },
     /// A comparison needs at least two seeds for a confidence interval.
     #[error("a comparison needs at least 2 seeds, got {0}")]
     TooFewSeeds(usize),

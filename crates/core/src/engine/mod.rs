@@ -4,7 +4,7 @@
 mod parts;
 mod step;
 
-pub use parts::{Learning, Trajectory, TrajectorySnapshot};
+pub use parts::{Learning, Lesson, Trajectory, TrajectorySnapshot};
 
 use std::fmt;
 
@@ -257,6 +257,7 @@ impl CreativeLoop {
             &self.config,
             LearningRef::Owned(&mut self.learning),
             &mut self.t,
+            None,
         )
     }
 

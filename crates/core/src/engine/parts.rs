@@ -13,7 +13,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 
 use super::step::Stepper;
 use crate::config::Config;
-use crate::decision::{Decision, Mode};
+use crate::decision::{Decision, Mode, OutcomeKind};
 use crate::events::Event;
 use crate::health::{Health, HealthReason};
 use crate::json::ReadState;
@@ -86,6 +86,55 @@ impl Learning {
         }
     }
 
+    /// Learns from an ended exploration learned elsewhere or later (a fleet's shared log), as
+    /// the loop would have at its end: the model (not from aborted ones), the predictor's
+    /// feedback, the learned selector with the lesson's context, the custom selector's
+    /// feedback. Lessons applied in the same order give the same learning, bit for bit.
+    /// Returns how many parts failed (0 when all learned; a failed refit keeps the previous
+    /// estimate, as in a loop).
+    pub fn learn(&mut self, lesson: &Lesson) -> u64 {
+        let record = &lesson.record;
+        let mut errors = self.teach_model_and_predictor(record);
+        if let Some(learned) = &mut self.learned {
+            if !learned.learn_lesson(record, lesson.context.clone(), &lesson.texts) {
+                errors += 1;
+            }
+        }
+        if let Some(selector) = &mut self.selector {
+            selector.feedback(record);
+        }
+        errors
+    }
+
+    /// The learning's section at an exploration's end; how many parts failed.
+    pub(crate) fn apply(
+        &mut self,
+        record: &ExplorationRecord,
+        pending: &mut Option<Vec<f64>>,
+    ) -> u64 {
+        let mut errors = self.teach_model_and_predictor(record);
+        if let Some(learned) = &mut self.learned {
+            if !learned.learn_with(record, pending) {
+                errors += 1;
+            }
+        }
+        if let Some(selector) = &mut self.selector {
+            selector.feedback(record);
+        }
+        errors
+    }
+
+    /// The model (not from aborted explorations) and the predictor's feedback; how many failed.
+    fn teach_model_and_predictor(&mut self, record: &ExplorationRecord) -> u64 {
+        let failed = record.outcome != OutcomeKind::Aborted
+            && self
+                .model
+                .add_sample(record.features, record.creative_gain)
+                .is_err();
+        self.predictor.feedback(record);
+        u64::from(failed)
+    }
+
     /// The quality model's status, with a trajectory's calibration.
     pub(crate) fn quality_status(&self, s: &LoopState) -> QualityStatus {
         QualityStatus {
@@ -97,6 +146,30 @@ impl Learning {
             out_of_sample_r2: s.calibration.r_squared(),
         }
     }
+}
+
+/// An ended exploration as a learning learns from it: its record, and the learned selector's
+/// context from when it started (absent without a learned selector). A trajectory stepped
+/// with [`Trajectory::update_deferred`] hands these out instead of teaching its learning, so
+/// that many learnings (a fleet's) can learn the same lessons in one shared order.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Lesson {
+    /// The ended exploration.
+    pub record: ExplorationRecord,
+    /// The learned selector's context of it.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub context: Option<Vec<f64>>,
+    /// The text value of each of the learned selector's attributes when it started (`None`
+    /// for other values): each learning gives them slots in the order it learns them.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Vec::is_empty")
+    )]
+    pub texts: Vec<Option<String>>,
 }
 
 /// Where a step finds the learning: owned by its loop, or shared behind a lock.
@@ -154,6 +227,8 @@ pub struct Trajectory {
     pub(crate) events: Vec<Event>,
     /// The learned selector's context for the exploration in progress.
     pub(crate) pending: Option<Vec<f64>>,
+    /// Its text attributes, when learning happens elsewhere ([`Trajectory::update_deferred`]).
+    pub(crate) pending_texts: Vec<Option<String>>,
     /// Ended explorations kept (the config's `history_capacity` unless a pool keeps fewer).
     pub(crate) history_capacity: u32,
 }
@@ -172,6 +247,11 @@ pub struct TrajectorySnapshot {
         serde(default, skip_serializing_if = "Option::is_none")
     )]
     pub(crate) pending: Option<Vec<f64>>,
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Vec::is_empty")
+    )]
+    pub(crate) pending_texts: Vec<Option<String>>,
 }
 
 impl TrajectorySnapshot {
@@ -218,6 +298,7 @@ impl Trajectory {
             active,
             events: Vec::with_capacity(EVENT_CAPACITY),
             pending,
+            pending_texts: Vec::new(),
             history_capacity,
         }
     }
@@ -272,13 +353,15 @@ impl Trajectory {
             (p, Some(_)) => p,
             (_, None) => None,
         };
-        Ok(Self::from_parts(
+        let mut t = Self::from_parts(
             snapshot.state,
             snapshot.rng,
             active,
             pending,
             config.history_capacity,
-        ))
+        );
+        t.pending_texts = snapshot.pending_texts;
+        Ok(t)
     }
 
     /// A complete copy of this trajectory (not of the learning it shares).
@@ -289,6 +372,7 @@ impl Trajectory {
             state: self.s.clone(),
             rng: self.rng.clone(),
             pending: self.pending.clone(),
+            pending_texts: self.pending_texts.clone(),
         }
     }
 
@@ -321,6 +405,30 @@ impl Trajectory {
         self.step_shared(config, learning, state, Findings::NONE)
     }
 
+    /// [`update`](Self::update), except that an exploration ending here does not teach the
+    /// learning: its [`Lesson`] is pushed onto `lessons`, for [`Learning::learn`] to apply
+    /// later, in whatever order all learnings share. Starting an exploration still consults
+    /// the learning as it is.
+    ///
+    /// # Errors
+    ///
+    /// As [`update`](Self::update).
+    pub fn update_deferred(
+        &mut self,
+        config: &Config,
+        learning: &Mutex<Learning>,
+        state: &State,
+        lessons: &mut Vec<Lesson>,
+    ) -> Result<Decision, Rejected> {
+        let mut decision = Decision::default();
+        Stepper::new(config, LearningRef::Shared(learning), self, Some(lessons)).step(
+            state,
+            Findings::NONE,
+            &mut decision,
+        )?;
+        Ok(decision)
+    }
+
     fn step_shared(
         &mut self,
         config: &Config,
@@ -329,7 +437,7 @@ impl Trajectory {
         findings: &Findings,
     ) -> Result<Decision, Rejected> {
         let mut decision = Decision::default();
-        Stepper::new(config, LearningRef::Shared(learning), self).step(
+        Stepper::new(config, LearningRef::Shared(learning), self, None).step(
             state,
             findings,
             &mut decision,

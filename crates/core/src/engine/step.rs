@@ -8,7 +8,7 @@ use creative_feedback_quality::Features;
 use rand_xoshiro::rand_core::Rng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-use super::parts::{LearningRef, Trajectory};
+use super::parts::{LearningRef, Lesson, Trajectory};
 use crate::config::Config;
 use crate::decision::{
     Action, Decision, ExplorationInfo, Mode, Outcome, OutcomeKind, Reason, Trigger,
@@ -62,12 +62,24 @@ pub(crate) struct Stepper<'a> {
     config: &'a Config,
     l: LearningRef<'a>,
     t: &'a mut Trajectory,
+    /// Where ended explorations go when the learning learns them later.
+    outbox: Option<&'a mut Vec<Lesson>>,
 }
 
 impl<'a> Stepper<'a> {
     #[inline]
-    pub(crate) fn new(config: &'a Config, l: LearningRef<'a>, t: &'a mut Trajectory) -> Self {
-        Self { config, l, t }
+    pub(crate) fn new(
+        config: &'a Config,
+        l: LearningRef<'a>,
+        t: &'a mut Trajectory,
+        outbox: Option<&'a mut Vec<Lesson>>,
+    ) -> Self {
+        Self {
+            config,
+            l,
+            t,
+            outbox,
+        }
     }
 }
 
@@ -405,6 +417,7 @@ impl Stepper<'_> {
     ) -> (ResolvedProfile, Option<Tag>) {
         let mut guard = self.l.lock();
         let l = &mut *guard;
+        let texts = self.outbox.is_some().then_some(&mut self.t.pending_texts);
         let learned = l.learned.as_mut().map(|learned| {
             learned.choose_with(
                 obs,
@@ -412,6 +425,7 @@ impl Stepper<'_> {
                 &l.default_selector,
                 &mut self.t.rng,
                 &mut self.t.pending,
+                texts,
             )
         });
         let Selection { profile, tag } = match (&mut l.selector, learned) {
@@ -532,26 +546,19 @@ impl Stepper<'_> {
 
     /// The learning's one short section at an exploration's end: the model, the predictor's
     /// feedback, the learned selector, the custom selector's feedback, in that order.
+    /// With an outbox, the lesson is kept for a learning that learns later, in a shared order
+    /// (a fleet's log), and this section does not run here.
     fn teach(&mut self, record: &ExplorationRecord) {
+        if let Some(outbox) = &mut self.outbox {
+            outbox.push(Lesson {
+                record: record.clone(),
+                context: self.t.pending.take(),
+                texts: std::mem::take(&mut self.t.pending_texts),
+            });
+            return;
+        }
         let mut guard = self.l.lock();
-        let l = &mut *guard;
-        let errors = &mut self.t.s.counters.errors;
-        if record.outcome != OutcomeKind::Aborted
-            && l.model
-                .add_sample(record.features, record.creative_gain)
-                .is_err()
-        {
-            *errors += 1;
-        }
-        l.predictor.feedback(record);
-        if let Some(learned) = &mut l.learned {
-            if !learned.learn_with(record, &mut self.t.pending) {
-                *errors += 1;
-            }
-        }
-        if let Some(selector) = &mut l.selector {
-            selector.feedback(record);
-        }
+        self.t.s.counters.errors += guard.apply(record, &mut self.t.pending);
     }
 
     /// Accounts for an ended exploration (specification §8) and hands it to the policies, in

@@ -195,14 +195,17 @@ impl LearnedSelector {
         rng: &mut R,
     ) -> Profile {
         let mut pending = self.pending.take();
-        let profile = self.choose_with(obs, trigger, default, rng, &mut pending);
+        let profile = self.choose_with(obs, trigger, default, rng, &mut pending, None);
         self.pending = pending;
         profile
     }
 
     /// [`choose`](Self::choose), keeping the context in `pending`, which the caller hands
     /// back to [`learn_with`](Self::learn_with): so that one selector can serve many
-    /// trajectories, each with an exploration of its own in progress.
+    /// trajectories, each with an exploration of its own in progress. With `texts`, the
+    /// learning happens elsewhere, in a shared order: a text value not seen yet gets no slot
+    /// here (it would get one in this selector's order of sight), and every text attribute's
+    /// value is kept in `texts` for the learnings to give it their slot, in the shared order.
     pub(crate) fn choose_with<R: Rng + ?Sized>(
         &mut self,
         obs: &Observation<'_>,
@@ -210,12 +213,16 @@ impl LearnedSelector {
         default: &DefaultSelector,
         rng: &mut R,
         pending: &mut Option<Vec<f64>>,
+        texts: Option<&mut Vec<Option<String>>>,
     ) -> Profile {
         let mut x = pending
             .take()
             .unwrap_or_else(|| std::mem::take(&mut self.buffers.spare));
         let default_choice = default.choose(obs);
-        self.fill_context(obs, trigger, &default_choice, &mut x);
+        // Learning elsewhere, the latest context is the latest learned, the same on every
+        // learning; here it is the latest chosen.
+        let report_here = texts.is_none();
+        self.fill_context(obs, trigger, &default_choice, &mut x, texts);
         let default_name = default_choice.name_str();
         let mut best = (0, f64::NEG_INFINITY);
         // With no data, xᵀA⁻¹x = |x|²/λ; the local evidence is how far 1/(xᵀA⁻¹x) has grown.
@@ -241,7 +248,9 @@ impl LearnedSelector {
                 best = (i, score);
             }
         }
-        self.last.copy_from_slice(&x);
+        if report_here {
+            self.last.copy_from_slice(&x);
+        }
         *pending = Some(x);
         let name = self.arms[best.0].name.as_str();
         if name == default_name {
@@ -359,7 +368,12 @@ impl LearnedSelector {
         trigger: Trigger,
         region: &Profile,
         x: &mut Vec<f64>,
+        mut texts: Option<&mut Vec<Option<String>>>,
     ) {
+        if let Some(texts) = texts.as_deref_mut() {
+            texts.clear();
+            texts.resize(self.config.attributes.len(), None);
+        }
         let v = obs.values;
         let dim = self.context_dim();
         x.clear();
@@ -403,22 +417,51 @@ impl LearnedSelector {
                 Some(AttributeValue::Number(n)) if n.is_finite() => x[at] = n.clamp(-1e6, 1e6),
                 Some(AttributeValue::Bool(b)) => x[at] = flag(*b),
                 Some(AttributeValue::Text(text)) => {
-                    let Some(seen) = self.categories.get_mut(i) else {
-                        continue;
-                    };
-                    let slot = match seen.iter().position(|s| s == text) {
-                        Some(slot) => slot,
-                        None if seen.len() < slots => {
-                            seen.push(text.clone());
-                            seen.len() - 1
+                    let register = match texts.as_deref_mut() {
+                        Some(texts) => {
+                            texts[i] = Some(text.clone());
+                            false
                         }
-                        None => slots - 1,
+                        None => true,
                     };
-                    x[at + slot] = 1.0;
+                    let seen = self.categories.get_mut(i);
+                    if let Some(slot) = seen.and_then(|seen| slot(seen, slots, text, register)) {
+                        x[at + slot] = 1.0;
+                    }
                 }
                 _ => {}
             }
         }
+    }
+
+    /// Learns a lesson chosen elsewhere: the text attributes' values get their slots in this
+    /// selector's order (the shared order of the lessons, so every learning gives the same
+    /// slots), the context's attribute blocks are written in them, then as
+    /// [`learn_with`](Self::learn_with).
+    pub(crate) fn learn_lesson(
+        &mut self,
+        record: &ExplorationRecord,
+        context: Option<Vec<f64>>,
+        texts: &[Option<String>],
+    ) -> bool {
+        let mut context = context.filter(|x| x.len() == self.context_dim());
+        if let Some(x) = context.as_mut() {
+            let slots = self.config.attribute_values as usize;
+            let at_attributes = self.context_dim() - self.config.attributes.len() * slots;
+            for (i, text) in texts.iter().enumerate().take(self.config.attributes.len()) {
+                let Some(text) = text else {
+                    continue;
+                };
+                let at = at_attributes + i * slots;
+                x[at..at + slots].fill(0.0);
+                let seen = self.categories.get_mut(i);
+                if let Some(slot) = seen.and_then(|seen| slot(seen, slots, text, true)) {
+                    x[at + slot] = 1.0;
+                }
+            }
+            self.last.copy_from_slice(x);
+        }
+        self.learn_with(record, &mut context)
     }
 
     /// The names of the context vector's entries, in order (for reports).
@@ -450,6 +493,21 @@ impl LearnedSelector {
             }
         }
         names
+    }
+}
+
+/// The slot of a text value among an attribute's `slots`: its own, in order of first sight
+/// (given one when `register` and there is room), else the last slot, shared by the overflow;
+/// `None` for a value not seen yet when not registering.
+fn slot(seen: &mut Vec<String>, slots: usize, text: &str, register: bool) -> Option<usize> {
+    match seen.iter().position(|s| s == text) {
+        Some(slot) => Some(slot),
+        None if !register => None,
+        None if seen.len() < slots => {
+            seen.push(text.to_owned());
+            Some(seen.len() - 1)
+        }
+        None => Some(slots - 1),
     }
 }
 
