@@ -420,13 +420,22 @@ impl Trajectory {
         state: &State,
         lessons: &mut Vec<Lesson>,
     ) -> Result<Decision, Rejected> {
-        let mut decision = Decision::default();
-        Stepper::new(config, LearningRef::Shared(learning), self, Some(lessons)).step(
-            state,
-            Findings::NONE,
-            &mut decision,
-        )?;
-        Ok(decision)
+        self.step_with(config, learning, state, Findings::NONE, Some(lessons))
+    }
+
+    /// [`update_deferred`](Self::update_deferred) for a state read from JSON.
+    ///
+    /// # Errors
+    ///
+    /// As [`update_read`](Self::update_read).
+    pub fn update_read_deferred(
+        &mut self,
+        config: &Config,
+        learning: &Mutex<Learning>,
+        read: &ReadState,
+        lessons: &mut Vec<Lesson>,
+    ) -> Result<Decision, Rejected> {
+        self.step_with(config, learning, &read.state, &read.findings, Some(lessons))
     }
 
     fn step_shared(
@@ -436,8 +445,19 @@ impl Trajectory {
         state: &State,
         findings: &Findings,
     ) -> Result<Decision, Rejected> {
+        self.step_with(config, learning, state, findings, None)
+    }
+
+    fn step_with(
+        &mut self,
+        config: &Config,
+        learning: &Mutex<Learning>,
+        state: &State,
+        findings: &Findings,
+        lessons: Option<&mut Vec<Lesson>>,
+    ) -> Result<Decision, Rejected> {
         let mut decision = Decision::default();
-        Stepper::new(config, LearningRef::Shared(learning), self, None).step(
+        Stepper::new(config, LearningRef::Shared(learning), self, lessons).step(
             state,
             findings,
             &mut decision,

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use creative_feedback_core::{
-    Config, CreativeLoop, Decision, Event, ExplorationRecord, Learning, LearningSnapshot, Mode,
-    ReadState, Rejected, Snapshot, State, Trajectory,
+    Config, CreativeLoop, Decision, Event, ExplorationRecord, Learning, LearningSnapshot, Lesson,
+    Mode, ReadState, Rejected, Snapshot, State, Trajectory,
 };
 
 use crate::id::{id_hash, session_seed, validate_id};
@@ -289,6 +289,35 @@ impl Pool {
         )
     }
 
+    /// [`update`](Self::update) for a pool that learns through a shared log (a fleet): an
+    /// exploration ending here does not teach the pool's learning; its [`Lesson`] is pushed
+    /// onto `lessons`, for every pool of the fleet to [`learn`](Self::learn) in the log's
+    /// order.
+    ///
+    /// # Errors
+    ///
+    /// As [`update`](Self::update).
+    pub fn update_deferred(
+        &self,
+        id: &str,
+        read: &ReadState,
+        now_ms: u64,
+        lessons: &mut Vec<Lesson>,
+    ) -> Result<Stepped, Error> {
+        self.step(
+            id,
+            now_ms,
+            |t| t.update_read_deferred(&self.config, &self.learning, read, lessons),
+            |stepped, _| stepped,
+        )
+    }
+
+    /// Learns a lesson from the shared log (see [`update_deferred`](Self::update_deferred));
+    /// how many parts of it failed.
+    pub fn learn(&self, lesson: &Lesson) -> u64 {
+        lock(&self.learning).learn(lesson)
+    }
+
     /// [`update`](Self::update) with a state built in code.
     ///
     /// # Errors
@@ -307,7 +336,7 @@ impl Pool {
         &self,
         id: &str,
         now_ms: u64,
-        run: impl Fn(&mut Trajectory) -> Result<Decision, Rejected>,
+        mut run: impl FnMut(&mut Trajectory) -> Result<Decision, Rejected>,
         then: impl FnOnce(Stepped, &Trajectory) -> R,
     ) -> Result<R, Error> {
         validate_id(id)?;
