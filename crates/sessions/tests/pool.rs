@@ -572,3 +572,66 @@ fn a_session_that_cannot_be_saved_is_not_evicted_and_the_failure_is_reported() {
     assert!(!pool.get("a").unwrap().resident);
     assert_eq!(pool.store_failing(), None);
 }
+
+#[test]
+fn threads_taking_turns_at_a_full_pool_are_never_refused() {
+    // Four threads, two conversations each in turns, room for one each (and the primary): at
+    // every turn each thread needs a place while the others are mid-update, or mid-save, as
+    // saves to disk take a while.
+    let store = Arc::new(Slow(MemoryStore::new()));
+    let pool = Arc::new(pool(
+        Config::default(),
+        PoolConfig {
+            max_sessions: 5,
+            ..PoolConfig::default()
+        },
+        Some(store),
+    ));
+    let threads: Vec<_> = (0..4u64)
+        .map(|thread| {
+            let pool = Arc::clone(&pool);
+            std::thread::spawn(move || {
+                let mut hosts =
+                    [thread * 2, thread * 2 + 1].map(|i| Host::new(HostConfig::seeded(i)).unwrap());
+                for turn in 0..100u64 {
+                    let i = (turn % 2) as usize;
+                    let id = format!("conversation-{}", thread * 2 + i as u64);
+                    for step in 0..5u64 {
+                        let now = (turn * 5 + step) * 10;
+                        let stepped = pool
+                            .update_state(&id, &hosts[i].observe(), now)
+                            .unwrap_or_else(|e| panic!("{id} at turn {turn}: {e}"));
+                        hosts[i].apply(&stepped.decision);
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let stats = pool.stats();
+    assert_eq!(stats.tallies.updates, 4 * 100 * 5);
+    assert_eq!(stats.tallies.refused, 0);
+    assert!(stats.resident <= 5);
+}
+
+/// A store whose saves take a millisecond, as a disk's do.
+struct Slow(MemoryStore);
+
+impl SessionStore for Slow {
+    fn load(&self, id: &str) -> Result<Option<creative_feedback_core::TrajectorySnapshot>, Error> {
+        self.0.load(id)
+    }
+    fn save(
+        &self,
+        id: &str,
+        snapshot: &creative_feedback_core::TrajectorySnapshot,
+    ) -> Result<(), Error> {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        self.0.save(id, snapshot)
+    }
+    fn remove(&self, id: &str) -> Result<bool, Error> {
+        self.0.remove(id)
+    }
+}

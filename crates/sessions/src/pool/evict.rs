@@ -9,6 +9,15 @@ use crate::shard::LruKey;
 use crate::shard::{lock, SlotRef};
 use crate::Error;
 
+/// Why a session leaves memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Leaving {
+    /// Idle for the whole `idle_ttl`: its place is freed.
+    Idle,
+    /// To make room: its place passes to the session that needed it.
+    ForAnother,
+}
+
 impl Pool {
     /// Takes a place for one more resident session, evicting to make room.
     pub(super) fn reserve(&self, now_ms: u64) -> Result<(), Error> {
@@ -22,8 +31,10 @@ impl Pool {
             if took.is_ok() {
                 return Ok(());
             }
-            if !self.evict_one(now_ms) {
-                break;
+            // The evicted session's place passes straight to the new one: released, it could
+            // go to another thread making room at the same moment, and both would evict again.
+            if self.evict_one(now_ms) {
+                return Ok(());
             }
         }
         self.tallies.refused.fetch_add(1, Ordering::Relaxed);
@@ -45,6 +56,17 @@ impl Pool {
 
     /// Evicts the least recently used session that can go; whether one did.
     fn evict_one(&self, now_ms: u64) -> bool {
+        // The oldest few of each shard that no one is using first; failing that (sessions in
+        // use, or being saved by another thread making room), every session that may go,
+        // waiting for each to be free: an update or a save takes moments, and a thread making
+        // room holds no other lock while it waits.
+        self.evict_oldest(now_ms, CANDIDATES_PER_SHARD, false)
+            || self.evict_oldest(now_ms, usize::MAX, true)
+    }
+
+    /// Evicts the least recently used session that can go among the `per_shard` oldest of
+    /// each shard; whether one did.
+    fn evict_oldest(&self, now_ms: u64, per_shard: usize, wait: bool) -> bool {
         let mut candidates: Vec<(LruKey, usize, Arc<str>, SlotRef)> = Vec::new();
         for (i, cell) in self.shards.iter().enumerate() {
             let shard = lock(&cell.shard);
@@ -57,22 +79,31 @@ impl Pool {
                         self.evictable(id, e.last_ms(), now_ms)
                             .then(|| (*key, i, Arc::clone(id), Arc::clone(&e.slot)))
                     })
-                    .take(CANDIDATES_PER_SHARD),
+                    .take(per_shard),
             );
         }
         // Oldest use first; the shard breaks ties, so the order is the same on every run.
         candidates.sort_unstable_by_key(|c| (c.0, c.1));
         candidates
             .into_iter()
-            .any(|(_, _, id, slot)| self.evict(&id, &slot, now_ms, false))
+            .any(|(_, _, id, slot)| self.evict(&id, &slot, now_ms, Leaving::ForAnother, wait))
     }
 
     /// Saves (with a store) and drops a session that no update is using; whether it went.
-    /// `idle` evicts only a session idle for the whole `idle_ttl` (read exactly from its
-    /// slot), and counts it as expired; without a store, making room needs that too.
-    fn evict(&self, id: &str, slot: &SlotRef, now_ms: u64, idle: bool) -> bool {
-        let Ok(mut guard) = slot.try_lock() else {
-            return false; // in use: it is not the least recently used for long
+    /// An idle eviction takes only a session idle for the whole `idle_ttl` (read exactly from
+    /// its slot), counts it as expired and frees its place; without a store, making room needs
+    /// that idleness too, and the place passes to the session that needed it.
+    fn evict(&self, id: &str, slot: &SlotRef, now_ms: u64, leaving: Leaving, wait: bool) -> bool {
+        let idle = leaving == Leaving::Idle;
+        let mut guard = if wait {
+            lock(slot)
+        } else {
+            match slot.try_lock() {
+                Ok(guard) => guard,
+                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+                // In use: it is not the least recently used for long.
+                Err(std::sync::TryLockError::WouldBlock) => return false,
+            }
         };
         if idle || self.store.is_none() {
             let ttl = self.settings.idle_ttl_ms.unwrap_or(u64::MAX);
@@ -94,7 +125,9 @@ impl Pool {
         let mode = t.mode();
         guard.t = None;
         self.modes[mode_index(mode)].fetch_sub(1, Ordering::Relaxed);
-        self.resident.fetch_sub(1, Ordering::Relaxed);
+        if idle {
+            self.resident.fetch_sub(1, Ordering::Relaxed);
+        }
         let tally = if idle {
             &self.tallies.expired
         } else {
@@ -115,7 +148,7 @@ impl Pool {
             now_ms.saturating_sub(e.last_ms()) >= ttl && *id != *self.settings.primary
         })
         .into_iter()
-        .filter(|(id, slot)| self.evict(id, slot, now_ms, true))
+        .filter(|(id, slot)| self.evict(id, slot, now_ms, Leaving::Idle, false))
         .count()
     }
 
