@@ -90,14 +90,6 @@ fn the_multi_session_python_snippet_of_the_sidecar_guide_runs() {
 
 #[test]
 fn simulate_sessions_compares_shared_learning_with_learning_alone() {
-    let simulate = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_crefl"))
-            .arg("simulate")
-            .args(args)
-            .env_remove("CREFL_CONFIG")
-            .output()
-            .unwrap()
-    };
     let run = [
         "--sessions",
         "3",
@@ -132,14 +124,6 @@ fn simulate_sessions_compares_shared_learning_with_learning_alone() {
 
 #[test]
 fn simulate_fleet_learns_one_log_and_every_sidecar_ends_with_the_same_learning() {
-    let simulate = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_crefl"))
-            .arg("simulate")
-            .args(args)
-            .env_remove("CREFL_CONFIG")
-            .output()
-            .unwrap()
-    };
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("learned.toml");
     std::fs::write(&config, "[selector]\nkind = \"learned\"\n").unwrap();
@@ -183,4 +167,14 @@ fn simulate_fleet_learns_one_log_and_every_sidecar_ends_with_the_same_learning()
         simulate(&["--fleet", "3", "--sessions", "3"]).status.code(),
         Some(2)
     );
+}
+
+/// `crefl simulate` with these arguments, without a configuration from the environment.
+fn simulate(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_crefl"))
+        .arg("simulate")
+        .args(args)
+        .env_remove("CREFL_CONFIG")
+        .output()
+        .unwrap()
 }

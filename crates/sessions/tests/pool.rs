@@ -510,14 +510,16 @@ fn idle_eviction_reads_the_exact_time_of_the_last_use() {
     assert_eq!(pool.evict_idle(10_900), 1);
 }
 
-/// A store whose writes fail while `failing` is set.
+/// A store in memory whose writes fail while `failing` is set, and take `delay` (a disk's
+/// time) when it is not zero.
 #[derive(Default)]
-struct Flaky {
+struct TestStore {
     inner: MemoryStore,
     failing: std::sync::atomic::AtomicBool,
+    delay: std::time::Duration,
 }
 
-impl SessionStore for Flaky {
+impl SessionStore for TestStore {
     fn load(&self, id: &str) -> Result<Option<creative_feedback_core::TrajectorySnapshot>, Error> {
         self.inner.load(id)
     }
@@ -526,6 +528,7 @@ impl SessionStore for Flaky {
         id: &str,
         snapshot: &creative_feedback_core::TrajectorySnapshot,
     ) -> Result<(), Error> {
+        std::thread::sleep(self.delay);
         if self.failing.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(Error::Store {
                 id: id.to_owned(),
@@ -541,7 +544,7 @@ impl SessionStore for Flaky {
 
 #[test]
 fn a_session_that_cannot_be_saved_is_not_evicted_and_the_failure_is_reported() {
-    let store = Arc::new(Flaky::default());
+    let store = Arc::new(TestStore::default());
     let pool = pool(
         Config::default(),
         PoolConfig {
@@ -578,7 +581,10 @@ fn threads_taking_turns_at_a_full_pool_are_never_refused() {
     // Four threads, two conversations each in turns, room for one each (and the primary): at
     // every turn each thread needs a place while the others are mid-update, or mid-save, as
     // saves to disk take a while.
-    let store = Arc::new(Slow(MemoryStore::new()));
+    let store = Arc::new(TestStore {
+        delay: std::time::Duration::from_millis(1),
+        ..TestStore::default()
+    });
     let pool = Arc::new(pool(
         Config::default(),
         PoolConfig {
@@ -614,24 +620,4 @@ fn threads_taking_turns_at_a_full_pool_are_never_refused() {
     assert_eq!(stats.tallies.updates, 4 * 100 * 5);
     assert_eq!(stats.tallies.refused, 0);
     assert!(stats.resident <= 5);
-}
-
-/// A store whose saves take a millisecond, as a disk's do.
-struct Slow(MemoryStore);
-
-impl SessionStore for Slow {
-    fn load(&self, id: &str) -> Result<Option<creative_feedback_core::TrajectorySnapshot>, Error> {
-        self.0.load(id)
-    }
-    fn save(
-        &self,
-        id: &str,
-        snapshot: &creative_feedback_core::TrajectorySnapshot,
-    ) -> Result<(), Error> {
-        std::thread::sleep(std::time::Duration::from_millis(1));
-        self.0.save(id, snapshot)
-    }
-    fn remove(&self, id: &str) -> Result<bool, Error> {
-        self.0.remove(id)
-    }
 }
