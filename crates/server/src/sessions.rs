@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use creative_feedback_core::Decision;
-use creative_feedback_sessions::{validate_id, Pool, SessionInfo, SessionList};
+use creative_feedback_sessions::{Pool, SessionInfo, SessionList};
 use creative_feedback_stream::{Clock, PrometheusExporter};
 
 use crate::live::WatchGuard;
@@ -21,7 +21,7 @@ impl Service {
     /// or an invalid state (naming the session and every offending field);
     /// [`UpdateError::Unreadable`] for a body that is not a JSON object.
     pub fn update_session(&self, id: &str, body: &[u8]) -> Result<Decision, UpdateError> {
-        validate_id(id)?;
+        // The pool checks the id; an invalid one and an unreadable body are both 400s.
         let read = read_body(body)?;
         Ok(self.step(id, &read)?)
     }

@@ -81,16 +81,14 @@ impl Shard {
 
     /// The session's slot, marked as used now (to [`LRU_RESOLUTION_MS`]).
     pub(crate) fn touch(&mut self, id: &str, now_ms: u64) -> Option<SlotRef> {
-        let entry = self.map.get(id)?;
-        let old = entry.key;
-        if now_ms < old.0.saturating_add(LRU_RESOLUTION_MS) {
-            return Some(Arc::clone(&entry.slot));
-        }
-        let key = self.next_key(now_ms);
         let entry = self.map.get_mut(id)?;
-        entry.key = key;
-        if let Some(name) = self.lru.remove(&old) {
-            self.lru.insert(key, name);
+        let old = entry.key;
+        if now_ms >= old.0.saturating_add(LRU_RESOLUTION_MS) {
+            self.seq += 1;
+            entry.key = (now_ms, self.seq);
+            if let Some(name) = self.lru.remove(&old) {
+                self.lru.insert(entry.key, name);
+            }
         }
         Some(Arc::clone(&entry.slot))
     }

@@ -16,6 +16,12 @@ fn learned_config() -> Config {
     config
 }
 
+/// A pool whose sessions are evicted to a store in memory, and the store.
+fn stored(config: Config, settings: PoolConfig) -> (Pool, Arc<MemoryStore>) {
+    let store = Arc::new(MemoryStore::new());
+    (pool(config, settings, Some(store.clone())), store)
+}
+
 fn pool(config: Config, settings: PoolConfig, store: Option<Arc<dyn SessionStore>>) -> Pool {
     Pool::new(CreativeLoop::new(config).unwrap(), settings, store).unwrap()
 }
@@ -108,14 +114,12 @@ fn the_primary_session_decides_as_a_single_loop_would() {
 #[test]
 fn sessions_evicted_and_reloaded_decide_as_if_they_had_stayed() {
     let roomy = pool(learned_config(), PoolConfig::default(), None);
-    let store = Arc::new(MemoryStore::new());
-    let tight = pool(
+    let (tight, store) = stored(
         learned_config(),
         PoolConfig {
             max_sessions: 3, // the primary and two of the six sessions
             ..PoolConfig::default()
         },
-        Some(store.clone()),
     );
     assert_eq!(drive(&roomy, 6, 600), drive(&tight, 6, 600));
     let stats = tight.stats();
@@ -154,14 +158,12 @@ fn without_a_store_only_sessions_idle_past_the_ttl_make_room() {
 
 #[test]
 fn idle_sessions_are_saved_and_evicted_and_the_primary_stays() {
-    let store = Arc::new(MemoryStore::new());
-    let pool = pool(
+    let (pool, _store) = stored(
         Config::default(),
         PoolConfig {
             idle_ttl_ms: Some(60_000),
             ..PoolConfig::default()
         },
-        Some(store.clone()),
     );
     let state = State::new(0.9, 0.6);
     pool.update_state("default", &state, 0).unwrap();
@@ -318,14 +320,12 @@ fn sessions_on_many_threads_all_reach_the_shared_learning() {
 
 #[test]
 fn the_least_recently_used_session_is_evicted_first() {
-    let store = Arc::new(MemoryStore::new());
-    let pool = pool(
+    let (pool, store) = stored(
         Config::default(),
         PoolConfig {
             max_sessions: 3,
             ..PoolConfig::default()
         },
-        Some(store.clone()),
     );
     let state = State::new(0.5, 0.6);
     // The order of last use is kept to the second.
@@ -431,15 +431,13 @@ fn the_pool_reports_its_config_and_itself() {
 #[test]
 fn sessions_used_in_the_same_second_are_evicted_in_the_order_of_use() {
     // Within a second the order is the shard's own order of use: one shard holds them all.
-    let store = Arc::new(MemoryStore::new());
-    let pool = pool(
+    let (pool, _store) = stored(
         Config::default(),
         PoolConfig {
             max_sessions: 3,
             shards: 1,
             ..PoolConfig::default()
         },
-        Some(store),
     );
     let state = State::new(0.5, 0.6);
     pool.update_state("a", &state, 0).unwrap();
@@ -451,14 +449,12 @@ fn sessions_used_in_the_same_second_are_evicted_in_the_order_of_use() {
 
 #[test]
 fn a_use_a_whole_second_later_moves_a_session_up() {
-    let store = Arc::new(MemoryStore::new());
-    let pool = pool(
+    let (pool, _store) = stored(
         Config::default(),
         PoolConfig {
             max_sessions: 3,
             ..PoolConfig::default()
         },
-        Some(store),
     );
     let state = State::new(0.5, 0.6);
     pool.update_state("a", &state, 0).unwrap();
@@ -474,14 +470,12 @@ fn a_use_a_whole_second_later_moves_a_session_up() {
 
 #[test]
 fn with_snapshot_every_zero_sessions_are_saved_only_when_asked_or_evicted() {
-    let store = Arc::new(MemoryStore::new());
-    let pool = pool(
+    let (pool, store) = stored(
         Config::default(),
         PoolConfig {
             snapshot_every: 0,
             ..PoolConfig::default()
         },
-        Some(store.clone()),
     );
     for step in 0..50 {
         pool.update_state("a", &State::new(0.5, 0.6), step).unwrap();
@@ -493,14 +487,12 @@ fn with_snapshot_every_zero_sessions_are_saved_only_when_asked_or_evicted() {
 
 #[test]
 fn idle_eviction_reads_the_exact_time_of_the_last_use() {
-    let store = Arc::new(MemoryStore::new());
-    let pool = pool(
+    let (pool, _store) = stored(
         Config::default(),
         PoolConfig {
             idle_ttl_ms: Some(10_000),
             ..PoolConfig::default()
         },
-        Some(store),
     );
     let state = State::new(0.5, 0.6);
     pool.update_state("a", &state, 0).unwrap();

@@ -93,17 +93,11 @@ impl Learning {
     /// Returns how many parts failed (0 when all learned; a failed refit keeps the previous
     /// estimate, as in a loop).
     pub fn learn(&mut self, lesson: &Lesson) -> u64 {
-        let record = &lesson.record;
-        let mut errors = self.teach_model_and_predictor(record);
-        if let Some(learned) = &mut self.learned {
-            if !learned.learn_lesson(record, lesson.context.clone(), &lesson.texts) {
-                errors += 1;
-            }
-        }
-        if let Some(selector) = &mut self.selector {
-            selector.feedback(record);
-        }
-        errors
+        let mut context = match &mut self.learned {
+            Some(learned) => learned.lesson_context(lesson.context.clone(), &lesson.texts),
+            None => None,
+        };
+        self.apply(&lesson.record, &mut context)
     }
 
     /// The learning's section at an exploration's end; how many parts failed.
@@ -112,7 +106,16 @@ impl Learning {
         record: &ExplorationRecord,
         pending: &mut Option<Vec<f64>>,
     ) -> u64 {
-        let mut errors = self.teach_model_and_predictor(record);
+        let mut errors = 0;
+        if record.outcome != OutcomeKind::Aborted
+            && self
+                .model
+                .add_sample(record.features, record.creative_gain)
+                .is_err()
+        {
+            errors += 1;
+        }
+        self.predictor.feedback(record);
         if let Some(learned) = &mut self.learned {
             if !learned.learn_with(record, pending) {
                 errors += 1;
@@ -122,17 +125,6 @@ impl Learning {
             selector.feedback(record);
         }
         errors
-    }
-
-    /// The model (not from aborted explorations) and the predictor's feedback; how many failed.
-    fn teach_model_and_predictor(&mut self, record: &ExplorationRecord) -> u64 {
-        let failed = record.outcome != OutcomeKind::Aborted
-            && self
-                .model
-                .add_sample(record.features, record.creative_gain)
-                .is_err();
-        self.predictor.feedback(record);
-        u64::from(failed)
     }
 
     /// The quality model's status, with a trajectory's calibration.
@@ -388,7 +380,7 @@ impl Trajectory {
         learning: &Mutex<Learning>,
         read: &ReadState,
     ) -> Result<Decision, Rejected> {
-        self.step_shared(config, learning, &read.state, &read.findings)
+        self.step_with(config, learning, &read.state, &read.findings, None)
     }
 
     /// [`update_read`](Self::update_read) for a state built in code.
@@ -402,7 +394,7 @@ impl Trajectory {
         learning: &Mutex<Learning>,
         state: &State,
     ) -> Result<Decision, Rejected> {
-        self.step_shared(config, learning, state, Findings::NONE)
+        self.step_with(config, learning, state, Findings::NONE, None)
     }
 
     /// [`update`](Self::update), except that an exploration ending here does not teach the
@@ -436,16 +428,6 @@ impl Trajectory {
         lessons: &mut Vec<Lesson>,
     ) -> Result<Decision, Rejected> {
         self.step_with(config, learning, &read.state, &read.findings, Some(lessons))
-    }
-
-    fn step_shared(
-        &mut self,
-        config: &Config,
-        learning: &Mutex<Learning>,
-        state: &State,
-        findings: &Findings,
-    ) -> Result<Decision, Rejected> {
-        self.step_with(config, learning, state, findings, None)
     }
 
     fn step_with(

@@ -434,34 +434,31 @@ impl LearnedSelector {
         }
     }
 
-    /// Learns a lesson chosen elsewhere: the text attributes' values get their slots in this
-    /// selector's order (the shared order of the lessons, so every learning gives the same
-    /// slots), the context's attribute blocks are written in them, then as
-    /// [`learn_with`](Self::learn_with).
-    pub(crate) fn learn_lesson(
+    /// The context of a lesson chosen elsewhere, as this selector learns it: the text
+    /// attributes' values get their slots in this selector's order (the shared order of the
+    /// lessons, so every learning gives the same slots) and the context's attribute blocks are
+    /// written in them; `None` for a context that does not fit.
+    pub(crate) fn lesson_context(
         &mut self,
-        record: &ExplorationRecord,
         context: Option<Vec<f64>>,
         texts: &[Option<String>],
-    ) -> bool {
-        let mut context = context.filter(|x| x.len() == self.context_dim());
-        if let Some(x) = context.as_mut() {
-            let slots = self.config.attribute_values as usize;
-            let at_attributes = self.context_dim() - self.config.attributes.len() * slots;
-            for (i, text) in texts.iter().enumerate().take(self.config.attributes.len()) {
-                let Some(text) = text else {
-                    continue;
-                };
-                let at = at_attributes + i * slots;
-                x[at..at + slots].fill(0.0);
-                let seen = self.categories.get_mut(i);
-                if let Some(slot) = seen.and_then(|seen| slot(seen, slots, text, true)) {
-                    x[at + slot] = 1.0;
-                }
+    ) -> Option<Vec<f64>> {
+        let mut x = context.filter(|x| x.len() == self.context_dim())?;
+        let slots = self.config.attribute_values as usize;
+        let at_attributes = x.len() - self.config.attributes.len() * slots;
+        for (i, text) in texts.iter().enumerate().take(self.config.attributes.len()) {
+            let Some(text) = text else {
+                continue;
+            };
+            let at = at_attributes + i * slots;
+            x[at..at + slots].fill(0.0);
+            let seen = self.categories.get_mut(i);
+            if let Some(slot) = seen.and_then(|seen| slot(seen, slots, text, true)) {
+                x[at + slot] = 1.0;
             }
-            self.last.copy_from_slice(x);
         }
-        self.learn_with(record, &mut context)
+        self.last.copy_from_slice(&x);
+        Some(x)
     }
 
     /// The names of the context vector's entries, in order (for reports).

@@ -340,8 +340,9 @@ impl Pool {
         then: impl FnOnce(Stepped, &Trajectory) -> R,
     ) -> Result<R, Error> {
         validate_id(id)?;
+        let cell = self.cell(id);
         for _ in 0..LOOKUPS {
-            let (slot, reloaded) = self.resident(id, now_ms)?;
+            let (slot, reloaded) = self.resident(id, cell, now_ms)?;
             let mut guard = lock(&slot);
             let s = &mut *guard;
             let Some(t) = s.t.as_mut() else {
@@ -351,14 +352,14 @@ impl Pool {
             let decision = match run(t) {
                 Ok(d) => d,
                 Err(rejected) => {
-                    self.cell(id).rejected.fetch_add(1, Ordering::Relaxed);
+                    cell.rejected.fetch_add(1, Ordering::Relaxed);
                     return Err(Error::Rejected {
                         id: id.to_owned(),
                         rejected,
                     });
                 }
             };
-            self.cell(id).updates.fetch_add(1, Ordering::Relaxed);
+            cell.updates.fetch_add(1, Ordering::Relaxed);
             if t.mode() != before {
                 self.modes[mode_index(before)].fetch_sub(1, Ordering::Relaxed);
                 self.modes[mode_index(t.mode())].fetch_add(1, Ordering::Relaxed);
@@ -394,8 +395,7 @@ impl Pool {
     }
 
     /// The session's slot, made resident if needed; whether it was loaded from the store.
-    fn resident(&self, id: &str, now_ms: u64) -> Result<(SlotRef, bool), Error> {
-        let cell = self.cell(id);
+    fn resident(&self, id: &str, cell: &ShardCell, now_ms: u64) -> Result<(SlotRef, bool), Error> {
         if let Some(slot) = lock(&cell.shard).touch(id, now_ms) {
             return Ok((slot, false));
         }
