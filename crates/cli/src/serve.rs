@@ -98,6 +98,52 @@ pub struct ServeArgs {
     /// Connections open at once; more are answered 503 and closed.
     #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+}
+
+/// Learning as one fleet through Redis.
+#[derive(Debug, Args)]
+pub struct FleetArgs {
+    /// Learn as one fleet with every sidecar on this Redis server (e.g.
+    /// redis://127.0.0.1:6379/0): outcomes go to a shared stream, sessions are saved there
+    /// with leases, the shared learning is checkpointed. See docs/fleet.md.
+    #[arg(long, value_name = "URL", env = "CREFL_REDIS", hide_env_values = true)]
+    pub redis: Option<String>,
+    /// Prefix of the fleet's keys: sidecars with the same prefix form one fleet.
+    #[arg(long, default_value = "crefl", requires = "redis")]
+    pub fleet_prefix: String,
+    /// This sidecar's name in the fleet (unique; default sidecar-PID).
+    #[arg(long, value_name = "NAME", requires = "redis")]
+    pub sidecar: Option<String>,
+    /// How long a session's lease lasts without renewal, in milliseconds: after a sidecar
+    /// dies, its sessions can be taken over this much later.
+    #[arg(long, default_value_t = 15_000, value_parser = clap::value_parser!(u64).range(100..=3_600_000), requires = "redis")]
+    pub lease_ms: u64,
+    /// Outcomes held while Redis is unreachable; beyond, the oldest are dropped (counted).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000), requires = "redis")]
+    pub fleet_buffer: u64,
+    /// The outcome stream keeps about this many entries.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(100..), requires = "redis")]
+    pub stream_max_len: u64,
+    /// Checkpoint the shared learning every this many outcomes learned.
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..), requires = "redis")]
+    pub checkpoint_every: u64,
+}
+
+impl FleetArgs {
+    fn config(&self) -> Option<creative_feedback_server::FleetConfig> {
+        let mut cfg = creative_feedback_server::FleetConfig::new(self.redis.clone()?);
+        cfg.prefix.clone_from(&self.fleet_prefix);
+        if let Some(name) = &self.sidecar {
+            cfg.sidecar.clone_from(name);
+        }
+        cfg.lease = Duration::from_millis(self.lease_ms);
+        cfg.buffer = usize::try_from(self.fleet_buffer).unwrap_or(usize::MAX);
+        cfg.stream_max_len = self.stream_max_len;
+        cfg.checkpoint_every = self.checkpoint_every;
+        Some(cfg)
+    }
 }
 
 /// The soft limit on open files (Linux), so that the connection cap can stay below it: a
@@ -260,6 +306,16 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     let saved = runtime.block_on(async move {
+        if let Some(cfg) = args.fleet.config() {
+            let fleet = creative_feedback_server::Fleet::connect(cfg).await?;
+            eprintln!(
+                "fleet: sidecar {} on {} (prefix {})",
+                fleet.config().sidecar,
+                redacted(&fleet.config().url),
+                fleet.config().prefix
+            );
+            settings.fleet = Some(fleet);
+        }
         let service = Service::start(settings)?;
         report_start(&service);
         if let Some(given) = &given_config {
@@ -308,6 +364,14 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
             eprintln!("error: stopped, but the final snapshot was NOT saved: {why}");
             Ok(ExitCode::FAILURE)
         }
+    }
+}
+
+/// A Redis URL without its password, to print.
+fn redacted(url: &str) -> String {
+    match (url.split_once("://"), url.rsplit_once('@')) {
+        (Some((scheme, _)), Some((_, host))) => format!("{scheme}://***@{host}"),
+        _ => url.to_owned(),
     }
 }
 

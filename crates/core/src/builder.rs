@@ -79,6 +79,33 @@ impl LoopBuilder {
         builder
     }
 
+    /// Replaces the model and learned selector a resumed snapshot brought with a shared
+    /// learning (a fleet's checkpoint), keeping the snapshot's trajectory and the context of
+    /// its exploration in progress.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidSnapshot`] when the learning was built with another configuration: the
+    /// loops sharing a learning must all have the same one.
+    pub fn shared_learning(mut self, snapshot: LearningSnapshot) -> Result<Self, Error> {
+        if snapshot.config != self.config {
+            return Err(Error::InvalidSnapshot(
+                "the shared learning was built with another configuration; give every loop sharing it the same one".to_owned(),
+            ));
+        }
+        let pending = self
+            .learned
+            .as_mut()
+            .and_then(LearnedSelector::take_pending);
+        self.snapshot_format = Some(snapshot.format);
+        self.model = Some(snapshot.model);
+        self.learned = snapshot.learned.map(|mut l| {
+            l.set_pending(pending);
+            l
+        });
+        Ok(self)
+    }
+
     /// The configuration the loop will have.
     #[must_use]
     pub fn config(&self) -> &Config {

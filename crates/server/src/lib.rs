@@ -31,6 +31,8 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(test, allow(clippy::panic, clippy::unwrap_used, clippy::expect_used))]
 
+#[cfg(feature = "redis")]
+mod fleet;
 mod live;
 mod persist;
 mod process;
@@ -43,6 +45,9 @@ mod sessions;
 
 use std::path::{Path, PathBuf};
 
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use fleet::{Fleet, FleetConfig, FleetStatus, LessonCounts, Propagation, SessionCounts};
 pub use live::StepSample;
 pub use persist::{HistoryCheck, Loaded, PersistStatus, StateDir, LAYOUT_VERSION};
 pub use report::{QualityReport, Report};
@@ -97,6 +102,9 @@ pub enum Error {
     /// A snapshot could not be encoded.
     #[error("cannot encode the snapshot: {0}")]
     Snapshot(String),
+    /// The fleet's settings are invalid, or its checkpoint unreadable.
+    #[error("{0}")]
+    Fleet(String),
     /// A filesystem operation failed.
     #[error("{path}: {message}")]
     Io {

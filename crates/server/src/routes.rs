@@ -468,7 +468,7 @@ async fn timeout(State(limit): State<Duration>, request: Request, next: Next) ->
 pub fn router(service: Arc<Service>) -> Router {
     let limit = service.settings().body_limit;
     let deadline = service.settings().request_timeout;
-    Router::new()
+    let app = Router::new()
         .route("/", get(dashboard))
         .route("/v1/update", post(update))
         .route("/v1/metrics", get(metrics_json))
@@ -481,8 +481,10 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/health/creativity", get(health))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .merge(crate::session_routes::routes())
-        .fallback(not_found)
+        .merge(crate::session_routes::routes());
+    #[cfg(feature = "redis")]
+    let app = app.merge(crate::fleet::routes());
+    app.fallback(not_found)
         .layer(middleware::from_fn_with_state(service.clone(), known_host))
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(limit, declared_size))

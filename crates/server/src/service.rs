@@ -69,6 +69,11 @@ pub struct ServiceConfig {
     /// Start a new loop even if the state folder holds snapshots none of which can be resumed
     /// from (they are moved aside as `*.json.discarded`, never deleted).
     pub fresh: bool,
+    /// Learn as one fleet with the other sidecars on a Redis server (see
+    /// [`Fleet::connect`](crate::Fleet::connect)); `None` learns alone.
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fleet: Option<Arc<crate::Fleet>>,
 }
 
 impl ServiceConfig {
@@ -93,6 +98,8 @@ impl ServiceConfig {
             log_events: false,
             fresh: false,
             allowed_hosts: Vec::new(),
+            #[cfg(feature = "redis")]
+            fleet: None,
         }
     }
 }
@@ -204,6 +211,8 @@ pub struct Service {
     restored_steps: Option<u64>,
     start_report: Loaded,
     history_at_start: Option<HistoryCheck>,
+    #[cfg(feature = "redis")]
+    pub(crate) fleet: Option<Arc<crate::Fleet>>,
 }
 
 impl std::fmt::Debug for Service {
@@ -261,6 +270,10 @@ impl Service {
                 b
             }
         };
+        #[cfg(feature = "redis")]
+        if let Some(fleet) = &settings.fleet {
+            builder = crate::fleet::warm(fleet, builder)?;
+        }
         let rollout = settings
             .rollout
             .as_ref()
@@ -286,10 +299,15 @@ impl Service {
             None => Error::Loop(e),
         })?;
 
-        let store: Option<Arc<dyn SessionStore>> = match &dir {
+        #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
+        let mut store: Option<Arc<dyn SessionStore>> = match &dir {
             Some(d) => Some(Arc::new(d.session_store()?)),
             None => None,
         };
+        #[cfg(feature = "redis")]
+        if let Some(fleet) = &settings.fleet {
+            store = Some(fleet.store());
+        }
         if let Some(d) = &dir {
             d.write_layout()?;
         }
@@ -322,6 +340,8 @@ impl Service {
         let dispatcher = dispatcher.build()?;
         exporter.record_metrics(&metrics);
         let stats = dispatcher.stats_handle();
+        #[cfg(feature = "redis")]
+        let fleet = settings.fleet.clone();
         let service = Arc::new(Self {
             pool,
             dispatcher: RwLock::new(Some(dispatcher)),
@@ -344,8 +364,14 @@ impl Service {
             restored_steps,
             start_report,
             history_at_start,
+            #[cfg(feature = "redis")]
+            fleet,
         });
         crate::sessions::start_sweeper(&service);
+        #[cfg(feature = "redis")]
+        if let Some(fleet) = &service.fleet {
+            crate::fleet::start(fleet, &service);
+        }
         Ok(service)
     }
 
@@ -437,9 +463,7 @@ impl Service {
         read: &ReadState,
     ) -> Result<Decision, creative_feedback_sessions::Error> {
         let now = self.clock.now_ms();
-        let decision = self.pool.update_with(id, read, now, |stepped, t| {
-            self.publish(id, read, stepped, t, now)
-        })?;
+        let decision = self.decide(id, read, now)?;
         if self.writer.is_some() {
             let every = self.settings.snapshot_every;
             let due = self
@@ -453,6 +477,32 @@ impl Service {
             }
         }
         Ok(decision)
+    }
+
+    /// The pool's step with what follows it; in a fleet, the step's lesson goes to the
+    /// stream, to be learned when it comes back, in the stream's order.
+    fn decide(
+        &self,
+        id: &str,
+        read: &ReadState,
+        now: u64,
+    ) -> Result<Decision, creative_feedback_sessions::Error> {
+        #[cfg(feature = "redis")]
+        if let Some(fleet) = &self.fleet {
+            let mut lessons = Vec::new();
+            let decision =
+                self.pool
+                    .update_deferred_with(id, read, now, &mut lessons, |stepped, t| {
+                        self.publish(id, read, stepped, t, now)
+                    })?;
+            for lesson in &lessons {
+                fleet.send(lesson, now);
+            }
+            return Ok(decision);
+        }
+        self.pool.update_with(id, read, now, |stepped, t| {
+            self.publish(id, read, stepped, t, now)
+        })
     }
 
     /// What follows a step, under the session's lock.
@@ -617,6 +667,10 @@ impl Service {
                 .with_recorder(|| experiment.emit_metrics(self.exporter.prefix()));
         }
         crate::sessions::record_pool_metrics(&self.pool, &self.exporter);
+        #[cfg(feature = "redis")]
+        if let Some(fleet) = &self.fleet {
+            fleet.record_metrics(&self.exporter);
+        }
         let mut text = self.exporter.render();
         crate::process::build_info(self.exporter.prefix(), &mut text);
         crate::process::process_metrics(&mut text);
@@ -669,9 +723,16 @@ impl Service {
             None => health,
         };
         let m = self.primary_metrics();
-        let persist_failing = self.persist_failing();
-        let (status, reason) = match (health.status, persist_failing) {
-            (_, Some(why)) => ("degraded", Some(format!("persistence failing: {why}"))),
+        #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
+        let mut failing = self
+            .persist_failing()
+            .map(|why| format!("persistence failing: {why}"));
+        #[cfg(feature = "redis")]
+        if let Some(why) = self.fleet.as_ref().and_then(|f| f.degraded()) {
+            failing.get_or_insert(format!("fleet: {why}"));
+        }
+        let (status, reason) = match (health.status, failing) {
+            (_, Some(why)) => ("degraded", Some(why)),
             (creative_feedback_core::HealthStatus::Healthy, None) => ("healthy", None),
             (creative_feedback_core::HealthStatus::Degraded, None) => {
                 ("degraded", health.reason.map(|r| r.to_string()))
@@ -705,6 +766,12 @@ impl Service {
         if let Some(d) = dispatcher {
             let stats = d.shutdown(deadline).await;
             self.exporter.record_stream_stats(&stats);
+        }
+        #[cfg(feature = "redis")]
+        if let Some(fleet) = &self.fleet {
+            if !fleet.close(self, deadline).await {
+                tracing::warn!(target: "creative_feedback", "not everything reached Redis before the shutdown deadline");
+            }
         }
         let Some(writer) = &self.writer else {
             return Saved::NoStateDir;

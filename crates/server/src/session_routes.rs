@@ -41,6 +41,18 @@ pub(crate) fn session_error(e: SessionError) -> Response {
     response
 }
 
+/// In a fleet, a session not in memory is claimed from Redis first (409 when another
+/// sidecar drives it, 503 when Redis cannot be asked); alone, there is nothing to claim.
+async fn claim(service: &Service, id: &str) -> Result<(), Response> {
+    #[cfg(feature = "redis")]
+    return service.claim(id).await;
+    #[cfg(not(feature = "redis"))]
+    {
+        let _ = (service, id);
+        Ok(())
+    }
+}
+
 async fn update(
     State(service): State<Arc<Service>>,
     Path(id): Path<String>,
@@ -50,6 +62,9 @@ async fn update(
     if let Err(refused) = mutating(&service, &headers) {
         return *refused;
     }
+    if let Err(refused) = claim(&service, &id).await {
+        return refused;
+    }
     match service.update_session(&id, &body) {
         Ok(decision) => Json(decision).into_response(),
         Err(UpdateError::Session(e)) => session_error(e),
@@ -58,6 +73,9 @@ async fn update(
 }
 
 async fn one(State(service): State<Arc<Service>>, Path(id): Path<String>) -> Response {
+    if let Err(refused) = claim(&service, &id).await {
+        return refused;
+    }
     match service.session(&id) {
         Ok(info) => Json(info).into_response(),
         Err(e) => session_error(e),
@@ -71,6 +89,9 @@ async fn remove(
 ) -> Response {
     if let Err(denied) = authorized(&service, &headers) {
         return *denied;
+    }
+    if let Err(refused) = claim(&service, &id).await {
+        return refused;
     }
     match service.remove_session(&id) {
         Ok(true) => Json(serde_json::json!({ "removed": id })).into_response(),

@@ -163,17 +163,7 @@ impl Pool {
         if id == self.settings.primary {
             return Err(Error::Primary { id: id.to_owned() });
         }
-        let mut existed = false;
-        if let Some(slot) = self.lookup(id) {
-            let mut guard = lock(&slot);
-            if lock(&self.cell(id).shard).forget(id, &slot) {
-                if let Some(t) = guard.t.take() {
-                    self.modes[mode_index(t.mode())].fetch_sub(1, Ordering::Relaxed);
-                    self.resident.fetch_sub(1, Ordering::Relaxed);
-                    existed = true;
-                }
-            }
-        }
+        let mut existed = self.drop_resident(id);
         if let Some(store) = &self.store {
             existed |= store.remove(id)?;
         }
@@ -181,5 +171,36 @@ impl Pool {
             self.tallies.removed.fetch_add(1, Ordering::Relaxed);
         }
         Ok(existed)
+    }
+
+    /// Drops a resident session from memory without saving it or touching the store;
+    /// whether it was resident. A fleet calls it when another sidecar has taken the session
+    /// over: this copy must neither decide nor overwrite the other's snapshots.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidId`]; [`Error::Primary`] for the primary session.
+    pub fn discard(&self, id: &str) -> Result<bool, Error> {
+        validate_id(id)?;
+        if id == self.settings.primary {
+            return Err(Error::Primary { id: id.to_owned() });
+        }
+        Ok(self.drop_resident(id))
+    }
+
+    fn drop_resident(&self, id: &str) -> bool {
+        let Some(slot) = self.lookup(id) else {
+            return false;
+        };
+        let mut guard = lock(&slot);
+        if !lock(&self.cell(id).shard).forget(id, &slot) {
+            return false;
+        }
+        let Some(t) = guard.t.take() else {
+            return false;
+        };
+        self.modes[mode_index(t.mode())].fetch_sub(1, Ordering::Relaxed);
+        self.resident.fetch_sub(1, Ordering::Relaxed);
+        true
     }
 }

@@ -312,6 +312,28 @@ impl Pool {
         )
     }
 
+    /// [`update_deferred`](Self::update_deferred), then `then` under the session's lock, as
+    /// [`update_with`](Self::update_with).
+    ///
+    /// # Errors
+    ///
+    /// As [`update`](Self::update); `then` does not run then.
+    pub fn update_deferred_with<R>(
+        &self,
+        id: &str,
+        read: &ReadState,
+        now_ms: u64,
+        lessons: &mut Vec<Lesson>,
+        then: impl FnOnce(Stepped, &Trajectory) -> R,
+    ) -> Result<R, Error> {
+        self.step(
+            id,
+            now_ms,
+            |t| t.update_read_deferred(&self.config, &self.learning, read, lessons),
+            then,
+        )
+    }
+
     /// Learns a lesson from the shared log (see [`update_deferred`](Self::update_deferred));
     /// how many parts of it failed.
     pub fn learn(&self, lesson: &Lesson) -> u64 {

@@ -46,6 +46,21 @@ impl Pool {
         slot.t.as_ref().map(f)
     }
 
+    /// Whether the session is in memory.
+    #[must_use]
+    pub fn is_resident(&self, id: &str) -> bool {
+        self.lookup(id).is_some_and(|slot| lock(&slot).t.is_some())
+    }
+
+    /// The ids of the resident sessions other than the primary one, in no particular order.
+    #[must_use]
+    pub fn resident_ids(&self) -> Vec<std::sync::Arc<str>> {
+        self.slots(|id, _| *id != *self.settings.primary)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect()
+    }
+
     /// Resident sessions, most recently updated first (then by id), `limit` of them from
     /// `offset`.
     #[must_use]
