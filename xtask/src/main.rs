@@ -268,6 +268,15 @@ fn ci() -> Result<()> {
     step("examples", examples)?;
     step("manifests and docs (tidy)", || tidy::check(&root()))?;
     step("feature combinations", || features(&[]))?;
+    step("the server without its redis feature", || {
+        cargo_args(&[
+            "check",
+            "--quiet",
+            "-p",
+            "creative-feedback-server",
+            "--all-targets",
+        ])
+    })?;
     step("API docs (warnings denied)", || {
         let mut cmd = cargo();
         cmd.env("RUSTDOCFLAGS", "-D warnings").args([

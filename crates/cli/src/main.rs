@@ -50,7 +50,7 @@ enum Command {
     /// Print or draw every registered profile's shape.
     Profiles(profiles::ProfilesArgs),
     /// Run the loop as an HTTP sidecar: JSON API, /metrics, /health/creativity, live dashboard.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Sticky rollout bucketing.
     Rollout(rollout::RolloutArgs),
     /// Show the configuration.
