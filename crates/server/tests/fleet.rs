@@ -51,6 +51,19 @@ async fn update(addr: SocketAddr, session: &str, body: &str) -> common::Response
     .await
 }
 
+/// Whether deploy/openapi/crefl.json lists `status` for the operation.
+fn documented(method: &str, path: &str, status: u16) -> bool {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/openapi/crefl.json"
+    ))
+    .unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    doc["paths"][path][method]["responses"]
+        .get(status.to_string())
+        .is_some()
+}
+
 fn status(service: &Service) -> FleetStatus {
     service.fleet_status().unwrap()
 }
@@ -203,6 +216,9 @@ async fn a_session_is_driven_by_one_sidecar_at_a_time() {
         .contains("retry-after:"));
     let read = request(b_addr, "GET", "/v1/sessions/s", &[], b"").await;
     assert_eq!(read.status, 409);
+    assert!(documented("post", "/v1/sessions/{id}/update", 409));
+    assert!(documented("get", "/v1/sessions/{id}", 409));
+    assert!(documented("get", "/v1/fleet", 200));
     // A lets the session go (evicted, saved, lease released): B resumes it where A left it.
     a.pool().evict_idle(u64::MAX);
     for _ in 0..200 {
@@ -272,6 +288,8 @@ async fn redis_killed_and_restarted_under_load_loses_nothing_beyond_the_counted_
     // A session not in memory cannot be claimed while Redis is down: 503, never a guess.
     let unknown = update(addr, "new", &state_json(0, "")).await;
     assert_eq!(unknown.status, 503);
+    assert!(unknown.headers.to_ascii_lowercase().contains("retry-after: 1"));
+    assert!(documented("post", "/v1/sessions/{id}/update", 503));
     redis.restart();
     run(400).await;
     settle(&redis, &[&a]).await;

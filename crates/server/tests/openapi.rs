@@ -141,6 +141,7 @@ async fn every_route_and_status_is_in_the_openapi_document() {
         (a, "GET", "/v1/sessions?limit=5000", vec![], b""),
         (a, "GET", "/v1/sessions?limit=x", vec![], b""),
         (a, "GET", "/v1/pool", vec![], b""),
+        (a, "GET", "/v1/fleet", vec![], b""),
         (a, "GET", "/metrics", vec![], b""),
         (a, "GET", "/health/creativity", vec![], b""),
         (a, "GET", "/healthz", vec![], b""),
