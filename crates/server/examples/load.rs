@@ -4,12 +4,14 @@
 //! cargo run --release -p crefl -- serve --bind 127.0.0.1:8080 &
 //! cargo run --release -p creative-feedback-server --example load -- 127.0.0.1:8080 10 32
 //! cargo run --release -p creative-feedback-server --example load -- 127.0.0.1:8080 10 32 10000
+//! cargo run --release -p creative-feedback-server --example load -- 127.0.0.1:8081 10 32 1000 b
 //! ```
 //!
 //! Arguments: the server's address (or `self` for a server started in this process on a free
 //! port, which is how CI runs it), the duration in seconds (default 10, at most 120), the
 //! number of keep-alive connections (default 32) and the number of sessions (default 0: every
-//! update goes to `/v1/update`; N spreads them over `/v1/sessions/s0 … s{N-1}/update`). It
+//! update goes to `/v1/update`; N spreads them over `/v1/sessions/s0 … s{N-1}/update`) and
+//! the sessions' name prefix (default `s`; give each sidecar of a fleet its own). It
 //! exits non-zero if any update failed or none went through. While it posts states as fast
 //! as the server answers, a WebSocket client stays connected to `/v1/stream` and `/metrics` is
 //! scraped every second. It prints the requests per second and the latency percentiles.
@@ -82,6 +84,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0)
         .min(10_000_000);
+    let prefix: Arc<str> = Arc::from(args.get(5).map_or("s", String::as_str));
     let stop = Arc::new(AtomicBool::new(false));
 
     // A WebSocket client on the live stream for the whole run.
@@ -128,6 +131,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut workers = Vec::new();
     for c in 0..connections {
         let addr = addr.clone();
+        let prefix = Arc::clone(&prefix);
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(200_000);
             let mut errors = 0u64;
@@ -149,7 +153,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     req.extend_from_slice(b"POST /v1/update");
                 } else {
                     let k = (i * connections as u64 + c as u64) % sessions;
-                    let _ = std::io::Write::write_fmt(&mut req, format_args!("POST /v1/sessions/s{k}/update"));
+                    let _ = std::io::Write::write_fmt(&mut req, format_args!("POST /v1/sessions/{prefix}{k}/update"));
                 }
                 let _ = std::io::Write::write_fmt(&mut req, format_args!(
                     " HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{state}",

@@ -10,6 +10,10 @@
 //! `crefl pretrain` reads); on start the snapshot is restored, so learning survives restarts. A
 //! corrupted snapshot is refused with a clear error, never silently replaced.
 //!
+//! With the `redis` feature, sidecars on one Redis server learn as one fleet (`Fleet`; see
+//! `docs/fleet.md`): every ended exploration is learned by every sidecar from one stream, in
+//! its order, and sessions are kept in Redis under leases.
+//!
 //! # Example
 //!
 //! ```

@@ -119,6 +119,28 @@ async fn sidecars_that_read_the_stream_to_the_same_id_hold_identical_learnings()
     assert_eq!(sa.learning_digest, sb.learning_digest);
     assert!(sa.checkpoints + sb.checkpoints > 0);
 
+    // A second copy of a lesson (an append that timed out but went through, then retried)
+    // is skipped by every sidecar alike: the learnings stay equal.
+    redis.command(&[
+        "XADD",
+        "crefl:lessons",
+        "*",
+        "s",
+        "a",
+        "n",
+        "1",
+        "t",
+        "0",
+        "l",
+        "{}",
+    ]);
+    settle(&redis, &[&a, &b]).await;
+    for s in [&a, &b] {
+        assert_eq!(status(s).lessons.duplicates, 1);
+        assert_eq!(status(s).lessons.learned, sa.lessons.learned);
+    }
+    assert_eq!(a.pool().learning_snapshot(), b.pool().learning_snapshot());
+
     // A third sidecar starts warm from the checkpoint and catches up to the same learning.
     let (_c_addr, c) = sidecar(fleet_config(&redis, "c")).await;
     settle(&redis, &[&a, &b, &c]).await;
@@ -288,7 +310,10 @@ async fn redis_killed_and_restarted_under_load_loses_nothing_beyond_the_counted_
     // A session not in memory cannot be claimed while Redis is down: 503, never a guess.
     let unknown = update(addr, "new", &state_json(0, "")).await;
     assert_eq!(unknown.status, 503);
-    assert!(unknown.headers.to_ascii_lowercase().contains("retry-after: 1"));
+    assert!(unknown
+        .headers
+        .to_ascii_lowercase()
+        .contains("retry-after: 1"));
     assert!(documented("post", "/v1/sessions/{id}/update", 503));
     redis.restart();
     run(400).await;

@@ -53,7 +53,12 @@ impl Service {
             // The primary session is each sidecar's own; the pool answers an invalid id.
             return Ok(());
         }
-        fleet.claim(id).await.map_err(|e| claim_error(id, e))
+        fleet.claim(id).await.map_err(|e| claim_error(id, e))?;
+        if self.pool.is_resident(id) {
+            // A concurrent request made it resident first: nothing will load this copy.
+            fleet.store().fetched(id, None);
+        }
+        Ok(())
     }
 }
 

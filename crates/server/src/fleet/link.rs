@@ -2,7 +2,7 @@
 //! its own), every command under a deadline, and whether the last command failed.
 
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -74,6 +74,7 @@ pub(crate) struct Write<'a> {
 pub(crate) struct Entry {
     pub(crate) id: String,
     pub(crate) sidecar: Option<String>,
+    pub(crate) seq: Option<u64>,
     pub(crate) at_ms: Option<u64>,
     pub(crate) lesson: Option<String>,
 }
@@ -81,15 +82,23 @@ pub(crate) struct Entry {
 pub(crate) struct Link {
     main: ConnectionManager,
     reader: ConnectionManager,
-    /// Why the last command failed; `None` after a success.
-    down: Mutex<Option<String>>,
+    /// Why the last command failed; `None` after a success (shared by a fleet's links).
+    down: Arc<Mutex<Option<String>>>,
+    patience: Duration,
 }
 
 /// How long the reader blocks waiting for new lessons.
 pub(crate) const BLOCK_MS: u64 = 500;
 
 impl Link {
-    pub(crate) fn new(cfg: &FleetConfig) -> Result<Self, crate::Error> {
+    /// A link whose commands time out after `patience` (the request path's is short; the
+    /// background tasks' is long, so that a busy machine does not make them retry appends
+    /// that went through).
+    pub(crate) fn new(
+        cfg: &FleetConfig,
+        patience: Duration,
+        down: Arc<Mutex<Option<String>>>,
+    ) -> Result<Self, crate::Error> {
         let client = redis::Client::open(cfg.url.as_str()).map_err(|e| {
             crate::Error::Fleet(format!(
                 "invalid Redis URL {:?} ({e}); give one like redis://127.0.0.1:6379/0",
@@ -108,9 +117,10 @@ impl Link {
                 .map_err(|e| crate::Error::Fleet(format!("cannot set up the Redis client: {e}")))
         };
         Ok(Self {
-            main: manager(Duration::from_secs(2))?,
-            reader: manager(Duration::from_millis(BLOCK_MS) + Duration::from_secs(2))?,
-            down: Mutex::new(None),
+            main: manager(patience)?,
+            reader: manager(Duration::from_millis(BLOCK_MS) + patience)?,
+            patience,
+            down,
         })
     }
 
@@ -156,7 +166,7 @@ impl Link {
     pub(crate) async fn set(&self, key: &str, value: &str) -> Result<(), String> {
         let mut c = self.main.clone();
         self.run(
-            Duration::from_secs(5),
+            self.patience + Duration::from_secs(1),
             redis::cmd("SET").arg(key).arg(value).query_async(&mut c),
         )
         .await
@@ -169,20 +179,23 @@ impl Link {
         cfg: &FleetConfig,
         deadline: Duration,
     ) -> Result<Claimed, String> {
+        let started = std::time::Instant::now();
         let mut c = self.main.clone();
-        let (ours, holder, ms, snap): (i64, String, i64, String) = self
-            .run(
-                deadline,
-                redis::cmd("EVAL")
-                    .arg(CLAIM)
-                    .arg(2)
-                    .arg(lease)
-                    .arg(snapshot)
-                    .arg(&cfg.sidecar)
-                    .arg(lease_ms(cfg))
-                    .query_async(&mut c),
-            )
-            .await?;
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(CLAIM)
+            .arg(2)
+            .arg(lease)
+            .arg(snapshot)
+            .arg(&cfg.sidecar)
+            .arg(lease_ms(cfg));
+        let mut reply = self.run(deadline, cmd.query_async(&mut c)).await;
+        let left = deadline.saturating_sub(started.elapsed());
+        if reply.is_err() && !left.is_zero() {
+            // The first command after an outage meets the broken connection and makes the
+            // manager reconnect: once more, within the same deadline.
+            reply = self.run(left, cmd.query_async(&mut c)).await;
+        }
+        let (ours, holder, ms, snap): (i64, String, i64, String) = reply?;
         Ok(if ours == 1 {
             Claimed::Ours((!snap.is_empty()).then_some(snap))
         } else {
@@ -210,7 +223,10 @@ impl Link {
         }
         let mut c = self.main.clone();
         let holders: Vec<String> = self
-            .run(Duration::from_secs(5), pipe.query_async(&mut c))
+            .run(
+                self.patience + Duration::from_secs(1),
+                pipe.query_async(&mut c),
+            )
             .await?;
         Ok(holders
             .into_iter()
@@ -229,8 +245,11 @@ impl Link {
                 .ignore();
         }
         let mut c = self.main.clone();
-        self.run(Duration::from_secs(5), pipe.query_async(&mut c))
-            .await
+        self.run(
+            self.patience + Duration::from_secs(1),
+            pipe.query_async(&mut c),
+        )
+        .await
     }
 
     /// Writes session snapshots; for each, whether it was written (not: another sidecar holds
@@ -255,7 +274,10 @@ impl Link {
         }
         let mut c = self.main.clone();
         let written: Vec<i64> = self
-            .run(Duration::from_secs(5), pipe.query_async(&mut c))
+            .run(
+                self.patience + Duration::from_secs(1),
+                pipe.query_async(&mut c),
+            )
             .await?;
         Ok(written.into_iter().map(|w| w == 1).collect())
     }
@@ -273,6 +295,8 @@ impl Link {
                 .arg("*")
                 .arg("s")
                 .arg(&cfg.sidecar)
+                .arg("n")
+                .arg(o.seq)
                 .arg("t")
                 .arg(o.at_ms)
                 .arg("l")
@@ -280,8 +304,11 @@ impl Link {
                 .ignore();
         }
         let mut c = self.main.clone();
-        self.run(Duration::from_secs(5), pipe.query_async(&mut c))
-            .await
+        self.run(
+            self.patience + Duration::from_secs(1),
+            pipe.query_async(&mut c),
+        )
+        .await
     }
 
     /// The next lessons after `from`, waiting up to [`BLOCK_MS`] for some.
@@ -294,7 +321,7 @@ impl Link {
         let mut c = self.reader.clone();
         let reply: Option<StreamReadReply> = self
             .run(
-                Duration::from_millis(BLOCK_MS) + Duration::from_secs(3),
+                Duration::from_millis(BLOCK_MS) + self.patience + Duration::from_secs(1),
                 redis::cmd("XREAD")
                     .arg("COUNT")
                     .arg(count)
@@ -312,6 +339,7 @@ impl Link {
             .flat_map(|k| k.ids)
             .map(|e| Entry {
                 sidecar: e.get("s"),
+                seq: e.get("n"),
                 at_ms: e.get("t"),
                 lesson: e.get("l"),
                 id: e.id,

@@ -22,7 +22,7 @@ mod link;
 mod store;
 mod tasks;
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -137,10 +137,15 @@ struct Checkpoint {
     id: String,
     /// The learning.
     learning: LearningSnapshot,
+    /// The last lesson number learned from each sidecar (see [`Fleet::send`]).
+    #[serde(default)]
+    last: BTreeMap<String, u64>,
 }
 
 /// A lesson waiting to be appended to the stream.
 pub(crate) struct Outgoing {
+    /// Its number: increasing along this sidecar's lessons.
+    pub(crate) seq: u64,
     /// When the exploration ended (wall clock, ms).
     pub(crate) at_ms: u64,
     pub(crate) lesson: String,
@@ -153,6 +158,7 @@ struct Counters {
     published: AtomicU64,
     dropped: AtomicU64,
     learned: AtomicU64,
+    duplicates: AtomicU64,
     unreadable: AtomicU64,
     claims: AtomicU64,
     conflicts: AtomicU64,
@@ -195,9 +201,30 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// A sidecar's membership of a fleet: its Redis link, its buffers and counters. Made with
 /// [`Fleet::connect`] and handed to the service with `ServiceConfig::fleet`.
+///
+/// ```no_run
+/// use creative_feedback_core::Config;
+/// use creative_feedback_server::{Fleet, FleetConfig, Service, ServiceConfig};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut fleet = FleetConfig::new("redis://127.0.0.1:6379/0");
+/// fleet.sidecar = "a".to_owned(); // unique in the fleet
+/// let mut settings = ServiceConfig::new(Config::default());
+/// settings.fleet = Some(Fleet::connect(fleet).await?);
+/// let service = Service::start(settings)?;
+/// // Route each session to one sidecar; GET /v1/fleet says how the fleet is doing.
+/// assert!(service.fleet_status().is_some());
+/// # Ok(())
+/// # }
+/// ```
 pub struct Fleet {
     cfg: FleetConfig,
+    /// The link of the request path (claims) and of start and shutdown.
     link: Link,
+    /// The background tasks' own link, driven on their own thread, so that a sidecar busy
+    /// with requests neither delays the stream nor times out its own commands.
+    bg: Link,
     outbox: Mutex<VecDeque<Outgoing>>,
     wake: tokio::sync::Notify,
     store: Arc<RedisStore>,
@@ -205,8 +232,12 @@ pub struct Fleet {
     leased: Mutex<HashSet<Arc<str>>>,
     /// The checkpoint read at connect time, until the service takes it.
     checkpoint: Mutex<Option<Checkpoint>>,
-    /// The last stream id learned.
+    /// The last stream id learned, and the last lesson number learned from each sidecar.
     read_id: Mutex<String>,
+    last: Mutex<BTreeMap<String, u64>>,
+    /// The next lesson number: it starts from the clock (in microseconds) so that a sidecar
+    /// restarted under the same name numbers its lessons above its previous life's.
+    next_seq: Mutex<u64>,
     delays: Mutex<Delays>,
     counters: Counters,
     /// Set by [`Fleet::close`]: every snapshot written releases its lease.
@@ -248,7 +279,9 @@ impl Fleet {
     /// but unreadable (the sidecar would otherwise diverge from the fleet).
     pub async fn connect(cfg: FleetConfig) -> Result<Arc<Self>, crate::Error> {
         cfg.check()?;
-        let link = Link::new(&cfg)?;
+        let down = Arc::new(Mutex::new(None));
+        let link = Link::new(&cfg, Duration::from_secs(2), Arc::clone(&down))?;
+        let bg = Link::new(&cfg, Duration::from_secs(10), down)?;
         let checkpoint = match link.get(&cfg.key("checkpoint"), cfg.claim_timeout * 4).await {
             Ok(Some(text)) => Some(serde_json::from_str::<Checkpoint>(&text).map_err(|e| {
                 crate::Error::Fleet(format!(
@@ -265,17 +298,27 @@ impl Fleet {
         let read_id = checkpoint
             .as_ref()
             .map_or_else(|| "0-0".to_owned(), |c| c.id.clone());
+        let last = checkpoint
+            .as_ref()
+            .map(|c| c.last.clone())
+            .unwrap_or_default();
+        let now_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
         Ok(Arc::new(Self {
             store: Arc::new(RedisStore::new(
                 cfg.pending_snapshots,
                 crate::PRIMARY_SESSION,
             )),
             link,
+            bg,
             outbox: Mutex::new(VecDeque::new()),
             wake: tokio::sync::Notify::new(),
             leased: Mutex::new(HashSet::new()),
             checkpoint: Mutex::new(checkpoint),
             read_id: Mutex::new(read_id),
+            last: Mutex::new(last),
+            next_seq: Mutex::new(now_us),
             delays: Mutex::new(Delays {
                 ring: Vec::new(),
                 next: 0,
@@ -304,6 +347,9 @@ impl Fleet {
 
     /// Queues a lesson for the stream; never waits. When the buffer is full the oldest
     /// waiting lesson is dropped, and counted.
+    ///
+    /// Each lesson is numbered, in the order it is queued: an append that timed out but went
+    /// through is appended again on retry, and every sidecar skips the second copy alike.
     pub(crate) fn send(&self, lesson: &Lesson, at_ms: u64) {
         let Ok(text) = serde_json::to_string(lesson) else {
             self.counters.unreadable.fetch_add(1, Ordering::Relaxed);
@@ -316,7 +362,11 @@ impl Fleet {
                 outbox.pop_front();
                 self.counters.dropped.fetch_add(1, Ordering::Relaxed);
             }
+            // Numbered under the buffer's lock, so the numbers follow the buffer's order.
+            let mut next = lock(&self.next_seq);
+            *next += 1;
             outbox.push_back(Outgoing {
+                seq: *next,
                 at_ms,
                 lesson: text,
             });
@@ -391,6 +441,7 @@ impl Fleet {
                 waiting: lock(&self.outbox).len() as u64,
                 dropped: get(&c.dropped),
                 learned: get(&c.learned),
+                duplicates: get(&c.duplicates),
                 unreadable: get(&c.unreadable),
             },
             sessions: SessionCounts {
@@ -457,6 +508,8 @@ pub struct LessonCounts {
     pub dropped: u64,
     /// Learned from the stream (every sidecar's, this one's included).
     pub learned: u64,
+    /// Second copies skipped (an append that timed out but went through, then retried).
+    pub duplicates: u64,
     /// Stream entries that could not be read as lessons (skipped by every sidecar alike).
     pub unreadable: u64,
 }

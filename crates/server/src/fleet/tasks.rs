@@ -18,12 +18,40 @@ use crate::service::Service;
 /// Lessons appended, or learned, per round trip.
 const BATCH: usize = 256;
 
-/// Starts the tasks of a service's fleet.
+/// Starts the tasks of a service's fleet on a thread of their own: a sidecar whose request
+/// threads are saturated still appends, learns and renews on time.
 pub(crate) fn start(fleet: &Arc<Fleet>, service: &Arc<Service>) {
-    tokio::spawn(publish(Arc::clone(fleet)));
-    tokio::spawn(learn(Arc::clone(fleet), Arc::downgrade(service)));
-    tokio::spawn(write(Arc::clone(fleet), Arc::downgrade(service)));
-    tokio::spawn(renew(Arc::clone(fleet), Arc::downgrade(service)));
+    let (fleet, service) = (Arc::clone(fleet), Arc::downgrade(service));
+    let spawned = std::thread::Builder::new()
+        .name("crefl-fleet".to_owned())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(target: "creative_feedback", error = %e, "cannot start the fleet's runtime: this sidecar will not reach Redis");
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                tokio::join!(
+                    publish(Arc::clone(&fleet), service.clone()),
+                    learn(Arc::clone(&fleet), service.clone()),
+                    write(Arc::clone(&fleet), service.clone()),
+                    renew(fleet, service),
+                );
+            });
+        });
+    if let Err(e) = spawned {
+        tracing::error!(target: "creative_feedback", error = %e, "cannot start the fleet's thread: this sidecar will not reach Redis");
+    }
+}
+
+/// Whether the tasks should end: the fleet is closed, or the service is gone.
+fn over(fleet: &Fleet, service: &Weak<Service>) -> bool {
+    fleet.closed() || service.strong_count() == 0
 }
 
 /// Waits after a failed command: 100 ms, doubling up to 2 s.
@@ -45,9 +73,9 @@ impl Backoff {
 }
 
 /// Appends waiting lessons to the stream, oldest first, in transactions of up to [`BATCH`].
-async fn publish(fleet: Arc<Fleet>) {
+async fn publish(fleet: Arc<Fleet>, service: Weak<Service>) {
     let mut backoff = Backoff::new();
-    while !fleet.closed() {
+    while !over(&fleet, &service) {
         let batch: Vec<_> = {
             let mut outbox = lock(&fleet.outbox);
             let n = outbox.len().min(BATCH);
@@ -57,7 +85,7 @@ async fn publish(fleet: Arc<Fleet>) {
             let _ = tokio::time::timeout(Duration::from_millis(200), fleet.wake.notified()).await;
             continue;
         }
-        match fleet.link.append(&batch, &fleet.cfg).await {
+        match fleet.bg.append(&batch, &fleet.cfg).await {
             Ok(()) => {
                 backoff.reset();
                 fleet
@@ -88,9 +116,9 @@ async fn publish(fleet: Arc<Fleet>) {
 async fn learn(fleet: Arc<Fleet>, service: Weak<Service>) {
     let mut backoff = Backoff::new();
     let mut since_checkpoint = 0u64;
-    while !fleet.closed() {
+    while !over(&fleet, &service) {
         let from = lock(&fleet.read_id).clone();
-        let entries = match fleet.link.read(&fleet.cfg, &from, BATCH).await {
+        let entries = match fleet.bg.read(&fleet.cfg, &from, BATCH).await {
             Ok(entries) => entries,
             Err(_) => {
                 fleet.counters.errors.fetch_add(1, Ordering::Relaxed);
@@ -104,6 +132,11 @@ async fn learn(fleet: Arc<Fleet>, service: Weak<Service>) {
         };
         let now = SystemClock.now_ms();
         for entry in entries {
+            if !fleet.first_copy(&entry) {
+                fleet.counters.duplicates.fetch_add(1, Ordering::Relaxed);
+                *lock(&fleet.read_id) = entry.id;
+                continue;
+            }
             match entry
                 .lesson
                 .as_deref()
@@ -135,10 +168,11 @@ async fn learn(fleet: Arc<Fleet>, service: Weak<Service>) {
             let checkpoint = Checkpoint {
                 id: lock(&fleet.read_id).clone(),
                 learning: service.pool.learning_snapshot(),
+                last: lock(&fleet.last).clone(),
             };
             drop(service);
             if let Ok(text) = serde_json::to_string(&checkpoint) {
-                match fleet.link.set(&fleet.cfg.key("checkpoint"), &text).await {
+                match fleet.bg.set(&fleet.cfg.key("checkpoint"), &text).await {
                     Ok(()) => fleet.counters.checkpoints.fetch_add(1, Ordering::Relaxed),
                     Err(_) => fleet.counters.errors.fetch_add(1, Ordering::Relaxed),
                 };
@@ -155,7 +189,7 @@ async fn write(fleet: Arc<Fleet>, service: Weak<Service>) {
     loop {
         let batch = store.batch(BATCH);
         if batch.is_empty() {
-            if fleet.closed() {
+            if over(&fleet, &service) {
                 return;
             }
             let _ = tokio::time::timeout(Duration::from_millis(100), store.wake.notified()).await;
@@ -180,7 +214,7 @@ async fn write(fleet: Arc<Fleet>, service: Weak<Service>) {
             })
             .collect();
         drop(pool_owner);
-        match fleet.link.write(&writes, &fleet.cfg).await {
+        match fleet.bg.write(&writes, &fleet.cfg).await {
             Ok(written) => {
                 backoff.reset();
                 for ((id, version, _), (ok, w)) in batch.iter().zip(written.iter().zip(&writes)) {
@@ -237,7 +271,7 @@ async fn renew(fleet: Arc<Fleet>, service: Weak<Service>) {
                 .iter()
                 .map(|id| fleet.cfg.session_key("lease", id))
                 .collect();
-            match fleet.link.renew(&leases, &fleet.cfg).await {
+            match fleet.bg.renew(&leases, &fleet.cfg).await {
                 Ok(holders) => {
                     let mut leased = lock(&fleet.leased);
                     for (id, holder) in chunk.iter().zip(holders) {
@@ -268,12 +302,7 @@ async fn renew(fleet: Arc<Fleet>, service: Weak<Service>) {
             .iter()
             .map(|id| fleet.cfg.session_key("lease", id))
             .collect();
-        if fleet
-            .link
-            .release(&leases, &fleet.cfg.sidecar)
-            .await
-            .is_ok()
-        {
+        if fleet.bg.release(&leases, &fleet.cfg.sidecar).await.is_ok() {
             let mut leased = lock(&fleet.leased);
             for id in &stale {
                 leased.remove(id);
@@ -283,6 +312,26 @@ async fn renew(fleet: Arc<Fleet>, service: Weak<Service>) {
 }
 
 impl Fleet {
+    /// Whether the entry is the first copy of its lesson: its number is above the last one
+    /// learned from its sidecar (entries without a number are taken as they come).
+    fn first_copy(&self, entry: &super::link::Entry) -> bool {
+        let (Some(sidecar), Some(seq)) = (&entry.sidecar, entry.seq) else {
+            return true;
+        };
+        let mut last = lock(&self.last);
+        match last.get_mut(sidecar) {
+            Some(n) if *n >= seq => false,
+            Some(n) => {
+                *n = seq;
+                true
+            }
+            None => {
+                last.insert(sidecar.clone(), seq);
+                true
+            }
+        }
+    }
+
     /// Writes what waits (lessons, every session's snapshot) and releases every lease,
     /// within `deadline`; whether everything was written.
     pub(crate) async fn close(&self, service: &Service, deadline: Duration) -> bool {
