@@ -260,6 +260,9 @@ async fn renew(fleet: Arc<Fleet>, service: Weak<Service>) {
     let every = fleet.cfg.lease / 3;
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Leases of sessions not in memory at the last round: released if still so now. One round
+    // of grace spares a session claimed a moment before its first update makes it resident.
+    let mut was_stale: HashSet<Arc<str>> = HashSet::new();
     while !fleet.closing() {
         tick.tick().await;
         let Some(pool_ids) = service.upgrade().map(|s| s.pool.resident_ids()) else {
@@ -290,11 +293,13 @@ async fn renew(fleet: Arc<Fleet>, service: Weak<Service>) {
                 }
             }
         }
-        let stale: Vec<Arc<str>> = lock(&fleet.leased)
+        let now_stale: HashSet<Arc<str>> = lock(&fleet.leased)
             .iter()
             .filter(|id| !resident.contains(*id) && !fleet.store.is_waiting(id))
             .cloned()
             .collect();
+        let stale: Vec<Arc<str>> = now_stale.intersection(&was_stale).cloned().collect();
+        was_stale = now_stale;
         if stale.is_empty() {
             continue;
         }
@@ -306,6 +311,9 @@ async fn renew(fleet: Arc<Fleet>, service: Weak<Service>) {
             let mut leased = lock(&fleet.leased);
             for id in &stale {
                 leased.remove(id);
+                // A claim whose update never came (an unreadable body): its fetched copy.
+                fleet.store.fetched(id, None);
+                was_stale.remove(id);
             }
         }
     }
