@@ -192,7 +192,7 @@ fn grafana_queries_agree_with_the_sidecar_and_no_alert_is_pending() {
     let (_, rules_body) = http(&prometheus, "GET", "/api/v1/rules", "");
     assert_eq!(
         rules_body.matches("\"type\":\"alerting\"").count(),
-        4,
+        6,
         "{rules_body}"
     );
     let (_, alerts) = http(&prometheus, "GET", "/api/v1/alerts", "");

@@ -158,6 +158,8 @@ async fn sidecars_that_read_the_stream_to_the_same_id_hold_identical_learnings()
         "creative_feedback_fleet_connected 1",
         "creative_feedback_fleet_lessons_published_total",
         "creative_feedback_fleet_lessons_learned_total",
+        // The alert rules' series (deploy/prometheus/alerts.yml).
+        "creative_feedback_fleet_lessons_dropped_total",
     ] {
         assert!(metrics.contains(series), "{series} missing");
     }

@@ -261,7 +261,8 @@ fn every_metric_the_alerts_and_dashboard_use_is_exported() {
         let mut used: Vec<&str> = body
             .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
             .filter(|w| w.starts_with("creative_feedback_"))
-            // The sidecar's own pool metrics: crates/server/tests/sessions.rs checks those.
+            // The sidecar's own pool and fleet metrics: crates/server/tests/sessions.rs and
+            // crates/server/tests/fleet.rs check those.
             .filter(|w| !is_pool_metric(w))
             .collect();
         used.sort_unstable();
@@ -279,6 +280,7 @@ fn every_metric_the_alerts_and_dashboard_use_is_exported() {
 fn is_pool_metric(name: &str) -> bool {
     name.starts_with("creative_feedback_session")
         || name.starts_with("creative_feedback_shared_model")
+        || name.starts_with("creative_feedback_fleet_")
 }
 
 /// A missing tool fails the test under `CI=true` (`.ci/run` installs it) and skips it elsewhere.
