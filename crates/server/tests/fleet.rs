@@ -40,17 +40,6 @@ async fn sidecar(cfg: FleetConfig) -> (SocketAddr, Arc<Service>) {
     (addr, service)
 }
 
-async fn update(addr: SocketAddr, session: &str, body: &str) -> common::Response {
-    request(
-        addr,
-        "POST",
-        &format!("/v1/sessions/{session}/update"),
-        &[("Content-Type", "application/json")],
-        body.as_bytes(),
-    )
-    .await
-}
-
 /// Whether deploy/openapi/crefl.json lists `status` for the operation.
 fn documented(method: &str, path: &str, status: u16) -> bool {
     let text = std::fs::read_to_string(concat!(
@@ -99,7 +88,8 @@ async fn sidecars_that_read_the_stream_to_the_same_id_hold_identical_learnings()
     // Both sidecars at once, several sessions each: the stream interleaves their lessons.
     let drive = |addr: SocketAddr, prefix: &'static str| async move {
         for i in 0..600 {
-            let r = update(addr, &format!("{prefix}{}", i % 3), &state_json(i, "")).await;
+            let r =
+                common::post_session(addr, &format!("{prefix}{}", i % 3), &state_json(i, "")).await;
             assert_eq!(r.status, 200, "{}", r.body);
         }
     };
@@ -186,7 +176,7 @@ async fn an_outcome_on_one_sidecar_changes_the_others_predictions() {
     for _ in 0..50 {
         let produced = status(&a).lessons.produced;
         while status(&a).lessons.produced == produced && i < 20_000 {
-            let r = update(a_addr, "host", &state_json(i, "")).await;
+            let r = common::post_session(a_addr, "host", &state_json(i, "")).await;
             assert_eq!(r.status, 200, "{}", r.body);
             i += 1;
         }
@@ -200,7 +190,7 @@ async fn an_outcome_on_one_sidecar_changes_the_others_predictions() {
     // B is not asked anything: A's next outcome reaches it through the stream.
     let produced = status(&a).lessons.produced;
     while status(&a).lessons.produced == produced && i < 40_000 {
-        update(a_addr, "host", &state_json(i, "")).await;
+        common::post_session(a_addr, "host", &state_json(i, "")).await;
         i += 1;
     }
     let ended = std::time::Instant::now();
@@ -226,9 +216,14 @@ async fn a_session_is_driven_by_one_sidecar_at_a_time() {
     let (a_addr, a) = sidecar(fleet_config(&redis, "a")).await;
     let (b_addr, b) = sidecar(fleet_config(&redis, "b")).await;
     for i in 0..30 {
-        assert_eq!(update(a_addr, "s", &state_json(i, "")).await.status, 200);
+        assert_eq!(
+            common::post_session(a_addr, "s", &state_json(i, ""))
+                .await
+                .status,
+            200
+        );
     }
-    let refused = update(b_addr, "s", &state_json(30, "")).await;
+    let refused = common::post_session(b_addr, "s", &state_json(30, "")).await;
     assert_eq!(refused.status, 409, "{}", refused.body);
     assert!(json(&refused)["error"]
         .as_str()
@@ -251,7 +246,7 @@ async fn a_session_is_driven_by_one_sidecar_at_a_time() {
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    let resumed = update(b_addr, "s", &state_json(30, "")).await;
+    let resumed = common::post_session(b_addr, "s", &state_json(30, "")).await;
     assert_eq!(resumed.status, 200, "{}", resumed.body);
     assert_eq!(b.session("s").unwrap().metrics.steps, 31);
     // The primary session is each sidecar's own: never leased.
@@ -289,7 +284,8 @@ async fn redis_killed_and_restarted_under_load_loses_nothing_beyond_the_counted_
         i += n;
         async move {
             for j in start..start + n {
-                let r = update(addr, sessions[(j % 4) as usize], &state_json(j, "")).await;
+                let r = common::post_session(addr, sessions[(j % 4) as usize], &state_json(j, ""))
+                    .await;
                 assert!(r.status < 500, "update {j}: {} {}", r.status, r.body);
                 assert_eq!(r.status, 200, "{}", r.body);
             }
@@ -310,7 +306,7 @@ async fn redis_killed_and_restarted_under_load_loses_nothing_beyond_the_counted_
     assert_eq!(outage.lessons.waiting, 8, "{outage:?}");
     assert!(outage.lessons.dropped > 0, "{outage:?}");
     // A session not in memory cannot be claimed while Redis is down: 503, never a guess.
-    let unknown = update(addr, "new", &state_json(0, "")).await;
+    let unknown = common::post_session(addr, "new", &state_json(0, "")).await;
     assert_eq!(unknown.status, 503);
     assert!(unknown
         .headers
@@ -334,5 +330,10 @@ async fn redis_killed_and_restarted_under_load_loses_nothing_beyond_the_counted_
     );
     let health = json(&request(addr, "GET", "/health/creativity", &[], b"").await);
     assert_eq!(health["status"], "healthy", "{health}");
-    assert_eq!(update(addr, "new", &state_json(0, "")).await.status, 200);
+    assert_eq!(
+        common::post_session(addr, "new", &state_json(0, ""))
+            .await
+            .status,
+        200
+    );
 }

@@ -17,23 +17,12 @@ fn state(i: u32) -> String {
     common::state_json(i, "")
 }
 
-async fn post_to(addr: std::net::SocketAddr, id: &str, body: &str) -> common::Response {
-    request(
-        addr,
-        "POST",
-        &format!("/v1/sessions/{id}/update"),
-        &[("Content-Type", "application/json")],
-        body.as_bytes(),
-    )
-    .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_are_created_on_first_use_and_share_one_model() {
     let (addr, service, task) = serve(ServiceConfig::new(config())).await;
     for i in 0..300 {
         for id in ["alice", "bob"] {
-            let r = post_to(addr, id, &state(i)).await;
+            let r = common::post_session(addr, id, &state(i)).await;
             assert_eq!(r.status, 200, "{}", r.body);
         }
         assert_eq!(post(addr, &state(i)).await.status, 200);
@@ -80,7 +69,10 @@ async fn bad_ids_unknown_sessions_and_invalid_states_get_json_answers() {
     settings.max_sessions = 2;
     settings.idle_ttl = None;
     let (addr, service, task) = serve(settings).await;
-    assert_eq!(post_to(addr, "one", &state(0)).await.status, 200);
+    assert_eq!(
+        common::post_session(addr, "one", &state(0)).await.status,
+        200
+    );
 
     let long = "x".repeat(129);
     for (path, status) in [
@@ -100,14 +92,14 @@ async fn bad_ids_unknown_sessions_and_invalid_states_get_json_answers() {
     assert!(json(&r)["error"].as_str().unwrap().contains("nobody"));
 
     // Full, and nothing can be evicted (no state folder, no idle TTL): 503 with Retry-After.
-    let r = post_to(addr, "two", &state(0)).await;
+    let r = common::post_session(addr, "two", &state(0)).await;
     assert_eq!(r.status, 503, "{}", r.body);
     assert!(r.headers.to_ascii_lowercase().contains("retry-after: 1"));
     assert!(json(&r)["error"].as_str().unwrap().contains("max_sessions"));
 
     // An invalid state: 422 naming the session and the field; nothing else changes.
     let before = json(&get(addr, "/v1/pool").await);
-    let r = post_to(
+    let r = common::post_session(
         addr,
         "one",
         r#"{"novelty": "high", "aesthetic_score": 0.5}"#,
@@ -139,7 +131,10 @@ async fn bad_ids_unknown_sessions_and_invalid_states_get_json_answers() {
     );
     assert_eq!(get(addr, "/v1/sessions?limit=5000").await.status, 400);
     // With the room freed, a new session is welcome.
-    assert_eq!(post_to(addr, "two", &state(0)).await.status, 200);
+    assert_eq!(
+        common::post_session(addr, "two", &state(0)).await.status,
+        200
+    );
     task.abort();
 }
 
@@ -152,8 +147,14 @@ async fn the_stream_can_follow_one_session() {
             .unwrap();
     // Both explore at once: only bob's messages arrive.
     for i in 0..30 {
-        assert_eq!(post_to(addr, "alice", &state(i)).await.status, 200);
-        assert_eq!(post_to(addr, "bob", &state(i)).await.status, 200);
+        assert_eq!(
+            common::post_session(addr, "alice", &state(i)).await.status,
+            200
+        );
+        assert_eq!(
+            common::post_session(addr, "bob", &state(i)).await.status,
+            200
+        );
     }
     let mut seen = 0;
     while seen < 3 {
@@ -177,7 +178,9 @@ async fn prometheus_gets_pool_aggregates_without_a_label_per_session() {
     for i in 0..40 {
         for s in 0..20 {
             assert_eq!(
-                post_to(addr, &format!("user-{s}"), &state(i)).await.status,
+                common::post_session(addr, &format!("user-{s}"), &state(i))
+                    .await
+                    .status,
                 200
             );
         }
@@ -246,7 +249,7 @@ async fn every_session_survives_a_graceful_restart_and_a_single_loop_folder_upgr
     assert_eq!(layout["layout"], 2);
     for i in 0..120 {
         for id in ["a", "b", "c"] {
-            assert_eq!(post_to(addr, id, &state(i)).await.status, 200);
+            assert_eq!(common::post_session(addr, id, &state(i)).await.status, 200);
         }
     }
     let mut before = Vec::new();
@@ -271,7 +274,7 @@ async fn every_session_survives_a_graceful_restart_and_a_single_loop_folder_upgr
         assert_eq!(&after["metrics"], before, "session {id}");
     }
     // They continue where they were.
-    let r = post_to(addr, "b", &state(120)).await;
+    let r = common::post_session(addr, "b", &state(120)).await;
     assert_eq!(r.status, 200);
     assert_eq!(service.session("b").unwrap().metrics.steps, 121);
     assert_eq!(service.pool().stats().tallies.reloaded, 1);
@@ -293,7 +296,10 @@ async fn idle_sessions_leave_memory_and_come_back_on_their_next_update() {
     settings.idle_ttl = Some(Duration::from_millis(200));
     let (addr, service, task) = serve(settings).await;
     for i in 0..30 {
-        assert_eq!(post_to(addr, "sleepy", &state(i)).await.status, 200);
+        assert_eq!(
+            common::post_session(addr, "sleepy", &state(i)).await.status,
+            200
+        );
     }
     // The sweep runs every 50 ms here: wait for it, bounded.
     for _ in 0..100 {
@@ -306,7 +312,12 @@ async fn idle_sessions_leave_memory_and_come_back_on_their_next_update() {
     let info = json(&get(addr, "/v1/sessions/sleepy").await);
     assert_eq!(info["resident"], false);
     assert_eq!(info["metrics"]["steps"], 30);
-    assert_eq!(post_to(addr, "sleepy", &state(30)).await.status, 200);
+    assert_eq!(
+        common::post_session(addr, "sleepy", &state(30))
+            .await
+            .status,
+        200
+    );
     assert_eq!(service.session("sleepy").unwrap().metrics.steps, 31);
     task.abort();
 }
@@ -320,19 +331,25 @@ async fn a_damaged_session_file_fails_that_session_only() {
     std::fs::write(dir.path().join("sessions/broken.json"), "{\"format\": 2").unwrap();
     drop(service);
     let (addr, _service, task) = serve(settings).await;
-    let r = post_to(addr, "broken", &state(0)).await;
+    let r = common::post_session(addr, "broken", &state(0)).await;
     assert_eq!(r.status, 500, "{}", r.body);
     assert!(json(&r)["error"]
         .as_str()
         .unwrap()
         .contains("DELETE the session"));
-    assert_eq!(post_to(addr, "fine", &state(0)).await.status, 200);
+    assert_eq!(
+        common::post_session(addr, "fine", &state(0)).await.status,
+        200
+    );
     assert_eq!(
         request(addr, "DELETE", "/v1/sessions/broken", &[], b"")
             .await
             .status,
         200
     );
-    assert_eq!(post_to(addr, "broken", &state(0)).await.status, 200);
+    assert_eq!(
+        common::post_session(addr, "broken", &state(0)).await.status,
+        200
+    );
     task.abort();
 }

@@ -153,6 +153,19 @@ impl Link {
         outcome
     }
 
+    /// Sends a pipeline on the main connection, within the link's patience.
+    async fn pipeline<T: redis::FromRedisValue>(
+        &self,
+        pipe: &redis::Pipeline,
+    ) -> Result<T, String> {
+        let mut c = self.main.clone();
+        self.run(
+            self.patience + Duration::from_secs(1),
+            pipe.query_async(&mut c),
+        )
+        .await
+    }
+
     pub(crate) async fn get(
         &self,
         key: &str,
@@ -221,13 +234,7 @@ impl Link {
                 .arg(&cfg.sidecar)
                 .arg(lease_ms(cfg));
         }
-        let mut c = self.main.clone();
-        let holders: Vec<String> = self
-            .run(
-                self.patience + Duration::from_secs(1),
-                pipe.query_async(&mut c),
-            )
-            .await?;
+        let holders: Vec<String> = self.pipeline(&pipe).await?;
         Ok(holders
             .into_iter()
             .map(|h| (!h.is_empty()).then_some(h))
@@ -244,12 +251,7 @@ impl Link {
                 .arg(sidecar)
                 .ignore();
         }
-        let mut c = self.main.clone();
-        self.run(
-            self.patience + Duration::from_secs(1),
-            pipe.query_async(&mut c),
-        )
-        .await
+        self.pipeline(&pipe).await
     }
 
     /// Writes session snapshots; for each, whether it was written (not: another sidecar holds
@@ -272,13 +274,7 @@ impl Link {
                 .arg(ttl)
                 .arg(if w.release { "1" } else { "0" });
         }
-        let mut c = self.main.clone();
-        let written: Vec<i64> = self
-            .run(
-                self.patience + Duration::from_secs(1),
-                pipe.query_async(&mut c),
-            )
-            .await?;
+        let written: Vec<i64> = self.pipeline(&pipe).await?;
         Ok(written.into_iter().map(|w| w == 1).collect())
     }
 
@@ -303,12 +299,7 @@ impl Link {
                 .arg(&o.lesson)
                 .ignore();
         }
-        let mut c = self.main.clone();
-        self.run(
-            self.patience + Duration::from_secs(1),
-            pipe.query_async(&mut c),
-        )
-        .await
+        self.pipeline(&pipe).await
     }
 
     /// The next lessons after `from`, waiting up to [`BLOCK_MS`] for some.

@@ -89,6 +89,18 @@ pub async fn post(addr: SocketAddr, body: &str) -> Response {
     .await
 }
 
+/// `POST /v1/sessions/{id}/update` with a JSON body.
+pub async fn post_session(addr: SocketAddr, id: &str, body: &str) -> Response {
+    request(
+        addr,
+        "POST",
+        &format!("/v1/sessions/{id}/update"),
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    )
+    .await
+}
+
 pub async fn get(addr: SocketAddr, path: &str) -> Response {
     request(addr, "GET", path, &[], b"").await
 }
