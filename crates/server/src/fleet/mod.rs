@@ -556,3 +556,109 @@ pub(crate) fn digest(learning: &LearningSnapshot) -> String {
     }
     format!("{h:016x}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_are_observed_delays() {
+        assert_eq!(Delays::quantile(&[], 0.5), None);
+        let sorted: Vec<u64> = (1..=100).collect();
+        assert_eq!(Delays::quantile(&sorted, 0.5), Some(50));
+        assert_eq!(Delays::quantile(&sorted, 0.99), Some(99));
+        assert_eq!(Delays::quantile(&[7], 0.99), Some(7));
+        let mut d = Delays {
+            ring: Vec::new(),
+            next: 0,
+        };
+        for ms in 0..(KEPT_DELAYS as u64 + 10) {
+            d.push(ms);
+        }
+        assert_eq!(d.ring.len(), KEPT_DELAYS);
+        assert!(!d.ring.contains(&9) && d.ring.contains(&10));
+    }
+
+    #[test]
+    fn settings_that_cannot_work_are_refused_by_name() {
+        let ok = FleetConfig::new("redis://127.0.0.1:6379/0");
+        assert!(ok.check().is_ok());
+        for (cfg, key) in [
+            (
+                FleetConfig {
+                    prefix: String::new(),
+                    ..ok.clone()
+                },
+                "prefix",
+            ),
+            (
+                FleetConfig {
+                    sidecar: "a b".into(),
+                    ..ok.clone()
+                },
+                "sidecar",
+            ),
+            (
+                FleetConfig {
+                    stream_max_len: 10,
+                    ..ok.clone()
+                },
+                "stream_max_len",
+            ),
+            (
+                FleetConfig {
+                    buffer: 0,
+                    ..ok.clone()
+                },
+                "buffer",
+            ),
+            (
+                FleetConfig {
+                    lease: Duration::from_millis(10),
+                    ..ok.clone()
+                },
+                "lease",
+            ),
+            (
+                FleetConfig {
+                    session_ttl: Duration::from_millis(200),
+                    ..ok.clone()
+                },
+                "session_ttl",
+            ),
+            (
+                FleetConfig {
+                    checkpoint_every: 0,
+                    ..ok.clone()
+                },
+                "checkpoint_every",
+            ),
+            (
+                FleetConfig {
+                    claim_timeout: Duration::ZERO,
+                    ..ok.clone()
+                },
+                "claim_timeout",
+            ),
+        ] {
+            let e = cfg.check().unwrap_err().to_string();
+            assert!(e.contains(&format!("`{key}`")), "{e}");
+        }
+    }
+
+    #[test]
+    fn equal_learnings_have_equal_digests_and_different_ones_do_not() {
+        let snapshot = |min_samples| {
+            let mut config = creative_feedback_core::Config::default();
+            config.quality.min_samples = min_samples;
+            creative_feedback_core::CreativeLoop::new(config.clone())
+                .unwrap()
+                .into_parts()
+                .1
+                .snapshot(&config)
+        };
+        assert_eq!(digest(&snapshot(20)), digest(&snapshot(20)));
+        assert_ne!(digest(&snapshot(20)), digest(&snapshot(21)));
+        assert_eq!(digest(&snapshot(20)).len(), 16);
+    }
+}

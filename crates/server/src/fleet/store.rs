@@ -149,3 +149,84 @@ impl SessionStore for RedisStore {
         Ok(known)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use creative_feedback_core::{Config, Trajectory};
+
+    use super::*;
+
+    fn snapshot(steps: u64) -> TrajectorySnapshot {
+        let config = Config::default();
+        let mut t = Trajectory::new(&config, 1);
+        let learning = std::sync::Mutex::new(
+            creative_feedback_core::CreativeLoop::new(config.clone())
+                .unwrap()
+                .into_parts()
+                .1,
+        );
+        for _ in 0..steps {
+            t.update(
+                &config,
+                &learning,
+                &creative_feedback_core::State::new(0.5, 0.6),
+            )
+            .unwrap();
+        }
+        t.snapshot()
+    }
+
+    #[test]
+    fn the_newest_waiting_write_wins_over_a_fetched_snapshot() {
+        let store = RedisStore::new(10, "default");
+        store.fetched("s", Some(Ok(snapshot(1))));
+        store.save("s", &snapshot(3)).unwrap();
+        assert_eq!(store.load("s").unwrap().unwrap().steps(), 3);
+        assert_eq!(store.waiting(), 1);
+        // Written: the write is forgotten, unless a newer one replaced it meanwhile.
+        let (id, version, _) = store.batch(10).remove(0);
+        store.save("s", &snapshot(4)).unwrap();
+        store.done(&id, version);
+        assert!(store.is_waiting("s"));
+        let (_, version, _) = store.batch(10).remove(0);
+        store.done("s", version);
+        assert!(!store.is_waiting("s"));
+    }
+
+    #[test]
+    fn a_fetched_snapshot_is_handed_over_once() {
+        let store = RedisStore::new(10, "default");
+        store.fetched("s", Some(Ok(snapshot(2))));
+        assert_eq!(store.load("s").unwrap().unwrap().steps(), 2);
+        assert!(store.load("s").unwrap().is_none());
+        store.fetched("bad", Some(Err("not JSON".to_owned())));
+        assert!(matches!(store.load("bad"), Err(Error::Corrupt { .. })));
+    }
+
+    #[test]
+    fn a_removed_session_loads_as_new_and_its_removal_waits_to_be_written() {
+        let store = RedisStore::new(10, "default");
+        store.save("s", &snapshot(1)).unwrap();
+        assert!(store.remove("s").unwrap());
+        assert!(store.load("s").unwrap().is_none());
+        assert!(matches!(store.batch(1)[0].2, Pending::Remove));
+        assert!(!store.remove("never").unwrap());
+    }
+
+    #[test]
+    fn a_full_buffer_refuses_new_sessions_and_the_primary_is_never_queued() {
+        let store = RedisStore::new(1, "default");
+        store.save("a", &snapshot(1)).unwrap();
+        // The same session replaces its waiting write; another is refused, and says why.
+        store.save("a", &snapshot(2)).unwrap();
+        let refused = store.save("b", &snapshot(1)).unwrap_err();
+        assert!(
+            refused.to_string().contains("waiting for Redis"),
+            "{refused}"
+        );
+        store.save("default", &snapshot(1)).unwrap();
+        assert_eq!(store.waiting(), 1);
+        store.forget("a");
+        assert_eq!(store.waiting(), 0);
+    }
+}
