@@ -61,6 +61,8 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(test, allow(clippy::panic, clippy::unwrap_used, clippy::expect_used))]
 
+#[cfg(feature = "ndarray")]
+mod batch;
 mod builder;
 mod config;
 mod decision;
@@ -79,6 +81,9 @@ mod state;
 mod trend;
 mod validate;
 
+#[cfg(feature = "ndarray")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ndarray")))]
+pub use batch::{BatchDecisions, STATE_COLUMNS};
 pub use builder::LoopBuilder;
 pub use config::{Config, InputMode, QualityConfig, SelectorConfig, DEFAULT_GATE};
 pub use decision::{

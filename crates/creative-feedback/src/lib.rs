@@ -26,6 +26,7 @@
 //! | flag | default | enables |
 //! |---|---|---|
 //! | `serde` | no | serde support and JSON snapshots for every data type |
+//! | `ndarray` | no | batches as arrays: `CreativeLoop::update_many`, `CreativeLoop::pretrain_arrays` |
 //! | `rollout` | no | the [`rollout`] module: sticky bucketing, gradual rollout, A/B tests |
 //! | `sim` | no | the [`sim`] module: a seeded synthetic host |
 //! | `sessions` | no | the [`sessions`] module: many sessions, one shared model and selector |
