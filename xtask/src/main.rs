@@ -14,6 +14,7 @@
 #![cfg_attr(test, allow(clippy::panic, clippy::unwrap_used, clippy::expect_used))]
 
 mod bench;
+mod python;
 mod release;
 mod tidy;
 
@@ -304,6 +305,10 @@ fn ci() -> Result<()> {
         .stdout(std::process::Stdio::null());
         run(cmd)
     })?;
+    step(
+        "the Python package (its crate's checks, the wheel in a virtual environment, pytest)",
+        || python::check(&root()),
+    )?;
     eprintln!("CI passed");
     Ok(())
 }
@@ -318,9 +323,10 @@ fn main() -> Result<()> {
         Some("bench") => bench::run(&root(), &args[1..]),
         Some("release") => release::run(&root(), &args[1..]),
         Some("mutants") => mutants(&args[1..]),
+        Some("python") => python::check(&root()),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | examples | tidy | features | bench | mutants | release VERSION [--dry-run] [--skip-build]>"
+                "usage: cargo xtask <ci | examples | tidy | features | bench | mutants | python | release VERSION [--dry-run] [--skip-build]>"
             );
             bail!("unknown or missing task {:?}", args.first())
         }

@@ -1,0 +1,198 @@
+"""The creative feedback loop for Python hosts, on the Rust engine.
+
+The guide's API, in-process::
+
+    from creative_feedback import CreativeFeedbackLoop
+
+    creative_feedback = CreativeFeedbackLoop(stability_threshold=0.1)
+    decision = creative_feedback.update({"novelty": 0.9, "aesthetic_score": 0.6})
+    if decision["action"] == "inject_entropy":
+        ...
+
+Decisions, metrics and records are dicts with the keys of the sidecar's JSON API
+(``docs/specification.md``); a rejected state raises :class:`StateError` (a ``ValueError``)
+whose ``.fields`` names every offending field, and the loop does not advance.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional
+
+import numpy as np
+
+from ._native import ACTIONS, MODES, STATE_COLUMNS, Engine, StateError
+
+__all__ = [
+    "ACTIONS",
+    "MODES",
+    "STATE_COLUMNS",
+    "CreativeFeedbackLoop",
+    "Injection",
+    "StateError",
+]
+
+
+def _profile_name(profile: Any) -> Any:
+    """A record's profile is ``{"name": …, "params"?: …}``; the guide reads its name."""
+    return profile.get("name") if isinstance(profile, dict) else profile
+
+
+class Injection(Mapping[str, Any]):
+    """An ended exploration, read as attributes (``last.entropy_profile``) or as a dict
+    (``inj['duration_steps']``), as the guide does both.
+
+    Keys: ``entropy_profile``, ``creative_gain``, ``duration_steps`` (the planned duration),
+    ``entropy_steps`` (the steps it ran), ``entropy_factor``, ``adjusted_factor``, ``trigger``,
+    ``outcome``, ``started_step``, ``ended_step``, ``initial_state``, and the record's own keys.
+    """
+
+    __slots__ = ("_data",)
+
+    def __init__(self, record: Dict[str, Any]) -> None:
+        data = dict(record)
+        data["entropy_profile"] = _profile_name(record.get("profile"))
+        data["duration_steps"] = record.get("duration")
+        self._data = data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self._data[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return (
+            f"Injection(entropy_profile={self._data.get('entropy_profile')!r}, "
+            f"creative_gain={self._data.get('creative_gain')!r}, "
+            f"duration_steps={self._data.get('duration_steps')!r})"
+        )
+
+
+class CreativeFeedbackLoop:
+    """The loop. Keyword arguments are the configuration's keys (``docs/configuration.md``),
+    nested dicts for ``quality`` and ``selector``; every other key keeps its default. An
+    invalid configuration raises ``ValueError`` naming the key.
+    """
+
+    def __init__(
+        self,
+        stability_threshold: Optional[float] = None,
+        max_exploration_steps: Optional[int] = None,
+        recovery_steps: Optional[int] = None,
+        **config: Any,
+    ) -> None:
+        overrides = dict(config)
+        for key, value in (
+            ("stability_threshold", stability_threshold),
+            ("max_exploration_steps", max_exploration_steps),
+            ("recovery_steps", recovery_steps),
+        ):
+            if value is not None:
+                overrides[key] = value
+        self._engine = Engine(overrides)
+
+    @classmethod
+    def from_snapshot(cls, text: str) -> "CreativeFeedbackLoop":
+        """A loop resumed from :meth:`snapshot`'s text: it decides exactly as the original
+        would have."""
+        loop = cls.__new__(cls)
+        loop._engine = Engine.restore(text)
+        return loop
+
+    def update(self, state: Dict[str, Any]) -> Dict[str, Any]:
+        """One step: the observed state in, the decision out (``action``, ``mode``,
+        ``entropy_factor``, ``lambda_factor``, ``reason``, and ``exploration``, ``outcome``,
+        ``predicted_gain``, ``warnings`` when they apply)."""
+        return self._engine.update(state)
+
+    def update_many(self, states: Any) -> Dict[str, np.ndarray]:
+        """Many steps at once. ``states``: shape (n, 4), columns :data:`STATE_COLUMNS`
+        (``NaN`` is an absent value). Returns arrays: ``accepted`` (bool; a rejected row
+        changed nothing), ``action`` and ``mode`` (indexes into :data:`ACTIONS` and
+        :data:`MODES`; 255 for a rejected row), ``entropy_factor``, ``lambda_factor``,
+        ``predicted_gain`` and ``creative_gain`` (``NaN`` where there is none)."""
+        array = np.asarray(states, dtype=np.float64)
+        if array.ndim != 2:
+            raise ValueError(
+                f"states must be 2-dimensional (n, 4), got shape {array.shape}"
+            )
+        return self._engine.update_many(array)
+
+    def get_creative_metrics(self) -> Dict[str, Any]:
+        """The metrics snapshot: ``mode``, ``cumulative_gain``, ``steps``, ``counters``,
+        ``recent``, ``trend``, ``quality``, ``current_exploration``, …"""
+        return self._engine.metrics()
+
+    @property
+    def injection_history(self) -> List[Injection]:
+        """The ended explorations kept (the configuration's ``history_capacity``), oldest
+        first."""
+        return [Injection(r) for r in self._engine.history()]
+
+    @property
+    def config(self) -> Dict[str, Any]:
+        """The configuration in force."""
+        return self._engine.config()
+
+    def health(self) -> Dict[str, Any]:
+        """The guide's health check: ``status`` (``healthy`` or ``degraded``), ``reason``,
+        ``mode``, ``cumulative_gain``, ``exploration_count``, ``quality_model_trained`` and
+        ``last_exploration``."""
+        metrics = self._engine.metrics()
+        health = self._engine.health()
+        history = self._engine.history()
+        report: Dict[str, Any] = {
+            "status": health["status"],
+            "mode": metrics["mode"],
+            "cumulative_gain": metrics["cumulative_gain"],
+            "exploration_count": metrics["counters"]["completed"]
+            + metrics["counters"]["pruned"],
+            "quality_model_trained": metrics["quality"]["trained"],
+            "last_exploration": None,
+            "steps": metrics["steps"],
+        }
+        if health.get("reason") is not None:
+            report["reason"] = health["reason"]
+        if history:
+            last = history[-1]
+            report["last_exploration"] = {
+                "profile": _profile_name(last["profile"]),
+                "gain": last["creative_gain"],
+                "duration": last["duration"],
+                "outcome": last["outcome"],
+            }
+        return report
+
+    def snapshot(self) -> str:
+        """The whole loop as JSON text; :meth:`from_snapshot` resumes it."""
+        return self._engine.snapshot()
+
+    def pretrain(self, records: Iterable[Mapping[str, Any]]) -> Dict[str, Any]:
+        """Pre-trains the quality model from past explorations, each a dict with
+        ``initial_state``, ``entropy_factor``, ``duration`` and ``creative_gain`` (the
+        history's format). Returns ``{"used": n, "skipped": [{"line", "reasons"}]}``;
+        records that break the rules are skipped, never half-learned."""
+        text = "\n".join(json.dumps(dict(r)) for r in records)
+        return self._engine.pretrain_jsonl(text)
+
+    def pretrain_arrays(
+        self, states: Any, entropy_factors: Any, durations: Any, gains: Any
+    ) -> Dict[str, Any]:
+        """:meth:`pretrain` from arrays: ``states`` of shape (n, 4) (the state that started
+        each exploration, columns :data:`STATE_COLUMNS`), and ``entropy_factors``,
+        ``durations`` (steps) and ``gains`` of length n. Skipped rows are reported by number,
+        from 1."""
+        as_f64 = lambda a: np.asarray(a, dtype=np.float64)  # noqa: E731
+        return self._engine.pretrain_arrays(
+            as_f64(states), as_f64(entropy_factors), as_f64(durations), as_f64(gains)
+        )

@@ -1,0 +1,419 @@
+//! `creative_feedback._native`: the Rust engine behind the Python package. The package's
+//! `CreativeFeedbackLoop` (Python, `creative_feedback/__init__.py`) wraps [`Engine`] with the
+//! guide's API; this module does the work: configuration, steps, batches, metrics, records,
+//! health, snapshots and pre-training, all with the JSON API's keys.
+#![deny(unsafe_code)]
+
+mod convert;
+
+use creative_feedback_core::{
+    Action, Coherence, Config, CreativeLoop, Decision, LoopBuilder, Mode, ReadState, Rejected,
+    Snapshot, State, STATE_COLUMNS,
+};
+use numpy::{IntoPyArray, PyReadonlyArray1, PyReadonlyArray2};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyFloat, PyInt, PyList, PyString};
+use std::sync::Mutex;
+
+use convert::{from_py, to_py, write_json};
+
+pyo3::create_exception!(
+    _native,
+    StateError,
+    PyValueError,
+    "A rejected state: `.fields` lists every offending field as {'field', 'message'}; the loop did not advance."
+);
+
+/// Raised for a configuration (or snapshot) that cannot work; the message names the key.
+fn config_error(e: impl std::fmt::Display) -> PyErr {
+    PyValueError::new_err(e.to_string())
+}
+
+fn json_error(e: serde_json::Error) -> PyErr {
+    PyRuntimeError::new_err(format!("cannot encode a result as JSON: {e}"))
+}
+
+/// `ValueError` subclass with `.fields`, as the JSON API's 422 body.
+fn rejected_error(py: Python<'_>, rejected: &Rejected) -> PyErr {
+    let err = StateError::new_err(rejected.to_string());
+    let fields = PyList::empty(py);
+    for f in &rejected.fields {
+        let d = PyDict::new(py);
+        let _ = d.set_item("field", &f.field);
+        let _ = d.set_item("message", &f.message);
+        let _ = fields.append(d);
+    }
+    let _ = err.value(py).setattr("fields", fields);
+    err
+}
+
+/// The loop's configuration: the defaults with `overrides` (a dict with the configuration
+/// file's keys, nested for `quality` and `selector`) merged in.
+fn config_from(overrides: Option<&Bound<'_, PyDict>>) -> PyResult<Config> {
+    let defaults = serde_json::to_value(Config::default()).map_err(json_error)?;
+    let mut value = defaults.clone();
+    let patch = match overrides {
+        Some(o) => from_py(o.as_any(), "")?,
+        None => serde_json::Value::Null,
+    };
+    if !patch.is_null() {
+        merge(&mut value, patch.clone());
+    }
+    let config: Config =
+        serde_json::from_value(value).map_err(|e| match bad_key(&defaults, &patch, "") {
+            Some((key, why)) => config_error(format!("invalid configuration: `{key}`: {why}")),
+            None => config_error(format!("invalid configuration: {e}")),
+        })?;
+    config.validate().map_err(config_error)?;
+    Ok(config)
+}
+
+/// The first key of `patch` that the defaults do not take, and why (serde's own errors do not
+/// say which key): each key is tried alone over the defaults, nested settings key by key.
+fn bad_key(
+    defaults: &serde_json::Value,
+    patch: &serde_json::Value,
+    prefix: &str,
+) -> Option<(String, String)> {
+    let serde_json::Value::Object(keys) = patch else {
+        return None;
+    };
+    for (k, v) in keys {
+        let name = format!("{prefix}{k}");
+        let mut probe = defaults.clone();
+        merge(
+            &mut probe,
+            serde_json::Value::Object(std::iter::once((k.clone(), v.clone())).collect()),
+        );
+        let Err(e) = serde_json::from_value::<Config>(nest(prefix, probe)) else {
+            continue;
+        };
+        let nested = v
+            .is_object()
+            .then(|| defaults.get(k))
+            .flatten()
+            .and_then(|d| bad_key(d, v, &format!("{name}.")));
+        return Some(nested.unwrap_or((name, e.to_string())));
+    }
+    None
+}
+
+/// `value` (the settings under `prefix`, e.g. `quality.`) placed in the default config.
+fn nest(prefix: &str, value: serde_json::Value) -> serde_json::Value {
+    let Some(section) = prefix.strip_suffix('.') else {
+        return value;
+    };
+    let mut root = serde_json::to_value(Config::default()).unwrap_or(serde_json::Value::Null);
+    if let Some(slot) = root.get_mut(section) {
+        *slot = value;
+    }
+    root
+}
+
+/// Merges `patch` into `base`, objects key by key (so `quality={'min_samples': 10}` keeps the
+/// other quality settings).
+fn merge(base: &mut serde_json::Value, patch: serde_json::Value) {
+    match (base, patch) {
+        (serde_json::Value::Object(b), serde_json::Value::Object(p)) => {
+            for (k, v) in p {
+                match b.get_mut(&k) {
+                    Some(slot) if slot.is_object() && v.is_object() => merge(slot, v),
+                    _ => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (b, p) => *b = p,
+    }
+}
+
+/// The four numeric keys and `coherence`, read straight from the dict when they are all there is: most hosts
+/// send just these, and skipping JSON keeps a step to about a microsecond. Anything else (other
+/// keys, other types) goes through the JSON reader, which names every problem.
+fn fast_state(py: Python<'_>, state: &Bound<'_, PyDict>) -> Option<State> {
+    let mut s = State::default();
+    let mut found = 0;
+    for (key, slot) in [
+        (intern!(py, "novelty"), &mut s.novelty),
+        (intern!(py, "aesthetic_score"), &mut s.aesthetic_score),
+        (intern!(py, "volatility"), &mut s.volatility),
+        (intern!(py, "lambda_max"), &mut s.lambda_max),
+    ] {
+        let Ok(Some(v)) = state.get_item(key) else {
+            continue;
+        };
+        found += 1;
+        *slot = Some(if let Ok(f) = v.cast::<PyFloat>() {
+            f.value()
+        } else if v.is_exact_instance_of::<PyInt>() {
+            v.extract::<i64>().ok()? as f64
+        } else {
+            return None;
+        });
+    }
+    if let Ok(Some(v)) = state.get_item(intern!(py, "coherence")) {
+        found += 1;
+        if !v.is_none() {
+            s.coherence = [
+                (intern!(py, "local"), Coherence::Local),
+                (intern!(py, "global"), Coherence::Global),
+                (intern!(py, "critical"), Coherence::Critical),
+            ]
+            .into_iter()
+            // Identity first: names written in Python source are interned.
+            .find(|(name, _)| v.is(name) || v.eq(name).unwrap_or(false))
+            .map(|(_, c)| c)?;
+        }
+    }
+    (found == state.len()).then_some(s)
+}
+
+/// A decision as the dict `json.loads` would make of the JSON API's answer, built directly:
+/// the common fields without going through JSON.
+fn decision_dict<'py>(py: Python<'py>, d: &Decision) -> PyResult<Bound<'py, PyDict>> {
+    let out = PyDict::new(py);
+    out.set_item(
+        intern!(py, "action"),
+        PyString::intern(py, d.action.as_str()),
+    )?;
+    out.set_item(intern!(py, "mode"), PyString::intern(py, d.mode.as_str()))?;
+    out.set_item(intern!(py, "entropy_factor"), d.entropy_factor)?;
+    out.set_item(intern!(py, "lambda_factor"), d.lambda_factor)?;
+    out.set_item(
+        intern!(py, "reason"),
+        PyString::intern(py, d.reason.as_str()),
+    )?;
+    if let Some(e) = &d.exploration {
+        let ex = PyDict::new(py);
+        ex.set_item(
+            intern!(py, "profile"),
+            PyString::intern(py, e.profile.as_str()),
+        )?;
+        ex.set_item(intern!(py, "k"), e.k)?;
+        ex.set_item(intern!(py, "duration"), e.duration)?;
+        ex.set_item(intern!(py, "progress"), e.progress)?;
+        out.set_item(intern!(py, "exploration"), ex)?;
+    }
+    if let Some(o) = &d.outcome {
+        let value = serde_json::to_value(o).map_err(json_error)?;
+        out.set_item(intern!(py, "outcome"), to_py(py, &value)?)?;
+    }
+    if let Some(p) = d.predicted_gain {
+        out.set_item(intern!(py, "predicted_gain"), p)?;
+    }
+    let warnings = if d.warnings.is_empty() {
+        PyList::empty(py).into_any()
+    } else {
+        to_py(py, &serde_json::to_value(&d.warnings).map_err(json_error)?)?
+    };
+    out.set_item(intern!(py, "warnings"), warnings)?;
+    Ok(out)
+}
+
+/// The loop, behind a lock so that one `Engine` may be shared between threads.
+#[pyclass(module = "creative_feedback._native")]
+struct Engine {
+    inner: Mutex<CreativeLoop>,
+}
+
+impl Engine {
+    fn with<R>(&self, f: impl FnOnce(&mut CreativeLoop) -> R) -> R {
+        let mut guard = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut guard)
+    }
+}
+
+#[pymethods]
+impl Engine {
+    /// A loop with the default configuration and `config`'s keys over it.
+    #[new]
+    #[pyo3(signature = (config=None))]
+    fn new(config: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        let config = config_from(config)?;
+        let feedback = CreativeLoop::new(config).map_err(config_error)?;
+        Ok(Self {
+            inner: Mutex::new(feedback),
+        })
+    }
+
+    /// A loop resumed from `snapshot()`'s text.
+    #[staticmethod]
+    fn restore(text: &str) -> PyResult<Self> {
+        let snapshot = Snapshot::from_json(text).map_err(config_error)?;
+        let feedback = LoopBuilder::from_snapshot(snapshot)
+            .build()
+            .map_err(config_error)?;
+        Ok(Self {
+            inner: Mutex::new(feedback),
+        })
+    }
+
+    /// One step; the decision as a dict with the JSON API's keys.
+    fn update<'py>(
+        &self,
+        py: Python<'py>,
+        state: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let dict = state.cast::<PyDict>().map_err(|_| {
+            StateError::new_err(format!(
+                "the state must be a dict, got {}",
+                state
+                    .get_type()
+                    .name()
+                    .map_or_else(|_| "?".to_owned(), |n| n.to_string())
+            ))
+        })?;
+        let decided = match fast_state(py, dict) {
+            Some(s) => self.with(|l| {
+                let d = l.update(&s);
+                l.drain_events().for_each(drop);
+                d
+            }),
+            None => {
+                let mut text = String::with_capacity(128);
+                write_json(dict.as_any(), "", &mut text)?;
+                let read =
+                    ReadState::from_json(&text).map_err(|e| StateError::new_err(e.to_string()))?;
+                self.with(|l| {
+                    let d = l.update_read(&read);
+                    l.drain_events().for_each(drop);
+                    d
+                })
+            }
+        };
+        let decision = decided.map_err(|r| rejected_error(py, &r))?;
+        Ok(decision_dict(py, &decision)?.into_any())
+    }
+
+    /// Many steps at once: `states` is a float array of shape (n, 4), columns novelty,
+    /// aesthetic_score, volatility, lambda_max (NaN: absent). Returns a dict of arrays.
+    fn update_many<'py>(
+        &self,
+        py: Python<'py>,
+        states: PyReadonlyArray2<'py, f64>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let view = states.as_array();
+        let decisions = py
+            .detach(|| {
+                self.with(|l| {
+                    let d = l.update_many(view);
+                    l.drain_events().for_each(drop);
+                    d
+                })
+            })
+            .map_err(config_error)?;
+        let out = PyDict::new(py);
+        out.set_item("accepted", decisions.accepted.into_pyarray(py))?;
+        out.set_item("action", decisions.action.into_pyarray(py))?;
+        out.set_item("mode", decisions.mode.into_pyarray(py))?;
+        out.set_item("entropy_factor", decisions.entropy_factor.into_pyarray(py))?;
+        out.set_item("lambda_factor", decisions.lambda_factor.into_pyarray(py))?;
+        out.set_item("predicted_gain", decisions.predicted_gain.into_pyarray(py))?;
+        out.set_item("creative_gain", decisions.creative_gain.into_pyarray(py))?;
+        Ok(out)
+    }
+
+    /// Pre-trains the quality model from arrays of past explorations; the report as a dict.
+    fn pretrain_arrays<'py>(
+        &self,
+        py: Python<'py>,
+        states: PyReadonlyArray2<'py, f64>,
+        entropy_factors: PyReadonlyArray1<'py, f64>,
+        durations: PyReadonlyArray1<'py, f64>,
+        gains: PyReadonlyArray1<'py, f64>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let report = self
+            .with(|l| {
+                l.pretrain_arrays(
+                    states.as_array(),
+                    entropy_factors.as_array(),
+                    durations.as_array(),
+                    gains.as_array(),
+                )
+            })
+            .map_err(config_error)?;
+        report_dict(py, &report)
+    }
+
+    /// Pre-trains the quality model from JSON Lines records (`crefl pretrain`'s format).
+    fn pretrain_jsonl<'py>(&self, py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyDict>> {
+        let report = self.with(|l| l.pretrain_jsonl(text));
+        report_dict(py, &report)
+    }
+
+    /// The metrics snapshot, as `GET /v1/metrics` (without the sinks).
+    fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let m = self.with(|l| l.metrics());
+        to_py(py, &serde_json::to_value(&m).map_err(json_error)?)
+    }
+
+    /// The ended explorations kept (`history_capacity`), oldest first, as dicts.
+    fn history<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let records: Vec<_> = self.with(|l| l.history().cloned().collect());
+        to_py(py, &serde_json::to_value(&records).map_err(json_error)?)
+    }
+
+    /// The health check (`status`, `reason`).
+    fn health<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let h = self.with(|l| l.health());
+        to_py(py, &serde_json::to_value(&h).map_err(json_error)?)
+    }
+
+    /// The configuration in force, as a dict with the configuration file's keys.
+    fn config<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let c = self.with(|l| l.config().clone());
+        to_py(py, &serde_json::to_value(&c).map_err(json_error)?)
+    }
+
+    /// The whole loop as JSON text, for `restore`.
+    fn snapshot(&self) -> PyResult<String> {
+        self.with(|l| l.snapshot()).to_json().map_err(config_error)
+    }
+}
+
+fn report_dict<'py>(
+    py: Python<'py>,
+    report: &creative_feedback_core::PretrainReport,
+) -> PyResult<Bound<'py, PyDict>> {
+    let out = PyDict::new(py);
+    out.set_item("used", report.used)?;
+    let skipped = PyList::empty(py);
+    for s in &report.skipped {
+        let d = PyDict::new(py);
+        d.set_item("line", s.line)?;
+        let reasons = PyList::empty(py);
+        for r in &s.reasons {
+            let rd = PyDict::new(py);
+            rd.set_item("field", &r.field)?;
+            rd.set_item("message", &r.message)?;
+            reasons.append(rd)?;
+        }
+        d.set_item("reasons", reasons)?;
+        skipped.append(d)?;
+    }
+    out.set_item("skipped", skipped)?;
+    Ok(out)
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add_class::<Engine>()?;
+    m.add("StateError", py.get_type::<StateError>())?;
+    m.add(
+        "ACTIONS",
+        Action::ALL.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+    )?;
+    m.add(
+        "MODES",
+        Mode::ALL.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+    )?;
+    m.add("STATE_COLUMNS", STATE_COLUMNS.to_vec())?;
+    Ok(())
+}
