@@ -22,9 +22,11 @@ from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional
 import numpy as np
 
 from ._native import ACTIONS, MODES, STATE_COLUMNS, Engine, StateError
+from .streaming import Callback, Streams
 
 __all__ = [
     "ACTIONS",
+    "Callback",
     "MODES",
     "STATE_COLUMNS",
     "CreativeFeedbackLoop",
@@ -100,6 +102,7 @@ class CreativeFeedbackLoop:
             if value is not None:
                 overrides[key] = value
         self._engine = Engine(overrides)
+        self._streams = Streams()
 
     @classmethod
     def from_snapshot(cls, text: str) -> "CreativeFeedbackLoop":
@@ -107,13 +110,42 @@ class CreativeFeedbackLoop:
         would have."""
         loop = cls.__new__(cls)
         loop._engine = Engine.restore(text)
+        loop._streams = Streams()
         return loop
 
     def update(self, state: Dict[str, Any]) -> Dict[str, Any]:
         """One step: the observed state in, the decision out (``action``, ``mode``,
         ``entropy_factor``, ``lambda_factor``, ``reason``, and ``exploration``, ``outcome``,
         ``predicted_gain``, ``warnings`` when they apply)."""
-        return self._engine.update(state)
+        decision = self._engine.update(state)
+        if self._streams.streams:
+            self._streams.after_step(self._engine, decision)
+        return decision
+
+    def enable_metric_streaming(self, callback: Callback, interval_steps: int = 10) -> None:
+        """Hands a metric dict to ``callback`` every ``interval_steps`` accepted steps and on
+        every step where the mode changes or an exploration starts or ends (keys:
+        ``timestamp``, ``step``, ``mode``, ``cumulative_gain``, and ``mode_changed`` /
+        ``previous_mode``, ``just_started``, ``current_injection``, ``completed_injection``,
+        ``predicted_gain`` when they apply). ``callback`` may be a function or an ``async
+        def``; one that raises is counted (:attr:`streaming_errors`), never raised."""
+        self._streams.add(callback, interval_steps)
+
+    def disable_metric_streaming(self, callback: Optional[Callback] = None) -> int:
+        """Stops streaming to ``callback`` (to every callback when ``None``); how many were
+        removed."""
+        return self._streams.remove(callback)
+
+    @property
+    def streaming_errors(self) -> int:
+        """Callbacks (or their coroutines) that raised."""
+        return self._streams.errors
+
+    @property
+    def streaming_delivered(self) -> int:
+        """Metrics handed to callbacks without an error (a scheduled coroutine counts once it
+        has finished)."""
+        return self._streams.delivered
 
     def update_many(self, states: Any) -> Dict[str, np.ndarray]:
         """Many steps at once. ``states``: shape (n, 4), columns :data:`STATE_COLUMNS`

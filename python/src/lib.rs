@@ -371,6 +371,17 @@ impl Engine {
         to_py(py, &serde_json::to_value(&c).map_err(json_error)?)
     }
 
+    /// `(accepted steps, cumulative gain)`, cheaply, for metric streaming.
+    fn progress(&self) -> (u64, f64) {
+        self.with(|l| (l.steps(), l.cumulative_gain()))
+    }
+
+    /// The most recent ended exploration as a dict, `None` before the first.
+    fn last_exploration<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let last = self.with(|l| l.history().last().cloned());
+        to_py(py, &serde_json::to_value(&last).map_err(json_error)?)
+    }
+
     /// The whole loop as JSON text, for `restore`.
     fn snapshot(&self) -> PyResult<String> {
         self.with(|l| l.snapshot()).to_json().map_err(config_error)
