@@ -17,7 +17,8 @@ whose ``.fields`` names every offending field, and the loop does not advance.
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional
+import weakref
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -91,6 +92,9 @@ class CreativeFeedbackLoop:
         stability_threshold: Optional[float] = None,
         max_exploration_steps: Optional[int] = None,
         recovery_steps: Optional[int] = None,
+        *,
+        select_profile: Optional[Callable[[Dict[str, Any]], str]] = None,
+        predict_gain: Optional[Callable[[Dict[str, Any], float, int], Optional[float]]] = None,
         **config: Any,
     ) -> None:
         overrides = dict(config)
@@ -101,7 +105,11 @@ class CreativeFeedbackLoop:
         ):
             if value is not None:
                 overrides[key] = value
-        self._engine = Engine(overrides)
+        if select_profile is not None:
+            self._select_entropy_profile = select_profile  # type: ignore[method-assign]
+        if predict_gain is not None:
+            self._predict_creative_gain = predict_gain  # type: ignore[method-assign]
+        self._engine = Engine(overrides, *self._hooks())
         self._streams = Streams()
 
     @classmethod
@@ -109,9 +117,45 @@ class CreativeFeedbackLoop:
         """A loop resumed from :meth:`snapshot`'s text: it decides exactly as the original
         would have."""
         loop = cls.__new__(cls)
-        loop._engine = Engine.restore(text)
+        loop._engine = Engine.restore(text, *loop._hooks())
         loop._streams = Streams()
         return loop
+
+    def _hooks(self) -> Tuple[Any, bool, bool]:
+        """The object the engine calls for selection and prediction, when this loop overrides
+        either (a weak proxy: the engine must not keep its loop alive)."""
+        base = CreativeFeedbackLoop
+
+        def overridden(name: str) -> bool:
+            return name in vars(self) or getattr(type(self), name) is not getattr(base, name)
+
+        select = overridden("_select_entropy_profile")
+        predict = overridden("_predict_creative_gain")
+        return (weakref.proxy(self) if select or predict else None, select, predict)
+
+    def _select_entropy_profile(self, state: Dict[str, Any]) -> str:
+        """Chooses the profile of the exploration starting now; override it (or pass
+        ``select_profile=``) to customise. ``state`` has the trigger state's ``novelty``,
+        ``aesthetic_score``, ``volatility``, ``lambda_max`` and ``coherence``. Return a
+        registered profile's name; this base method (``super()``) returns the engine's own
+        choice (the default selector's, or the learned selector's)."""
+        return self._default_profile  # type: ignore[no-any-return]
+
+    def _predict_creative_gain(
+        self, state: Dict[str, Any], factor: float, duration: int
+    ) -> Optional[float]:
+        """Predicts the gain of the exploration starting now (with base entropy ``factor``
+        over ``duration`` steps); override it (or pass ``predict_gain=``) to customise.
+        Return a number (it adjusts the factor and may gate the exploration) or ``None`` (no
+        prediction); this base method (``super()``) returns the quality model's prediction,
+        ``None`` until it is trained."""
+        return self._default_prediction  # type: ignore[no-any-return]
+
+    @property
+    def hook_errors(self) -> int:
+        """Calls of ``_select_entropy_profile`` / ``_predict_creative_gain`` that raised or
+        answered something unusable; the engine's own choice was used instead."""
+        return self._engine.hook_errors()
 
     def update(self, state: Dict[str, Any]) -> Dict[str, Any]:
         """One step: the observed state in, the decision out (``action``, ``mode``,

@@ -5,6 +5,7 @@
 #![deny(unsafe_code)]
 
 mod convert;
+mod hooks;
 
 use creative_feedback_core::{
     Action, Coherence, Config, CreativeLoop, Decision, LoopBuilder, Mode, ReadState, Rejected,
@@ -15,7 +16,8 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFloat, PyInt, PyList, PyString};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, TryLockError};
 
 use convert::{from_py, to_py, write_json};
 
@@ -213,45 +215,135 @@ fn decision_dict<'py>(py: Python<'py>, d: &Decision) -> PyResult<Bound<'py, PyDi
     Ok(out)
 }
 
+static NEXT_THREAD: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// A number for this thread (std's `ThreadId` has no stable integer form).
+    static THREAD: u64 = NEXT_THREAD.fetch_add(1, Ordering::Relaxed);
+}
+
 /// The loop, behind a lock so that one `Engine` may be shared between threads.
 #[pyclass(module = "creative_feedback._native")]
 struct Engine {
     inner: Mutex<CreativeLoop>,
+    /// The thread holding the lock (0: none), to tell a hook calling back into its own loop
+    /// (refused) from another thread's step (waited for).
+    owner: AtomicU64,
+    hook_errors: Arc<AtomicU64>,
 }
 
 impl Engine {
-    fn with<R>(&self, f: impl FnOnce(&mut CreativeLoop) -> R) -> R {
-        let mut guard = self
-            .inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        f(&mut guard)
+    fn wrap(feedback: CreativeLoop, hook_errors: Arc<AtomicU64>) -> Self {
+        Self {
+            inner: Mutex::new(feedback),
+            owner: AtomicU64::new(0),
+            hook_errors,
+        }
     }
+
+    fn with<R>(&self, py: Python<'_>, f: impl FnOnce(&mut CreativeLoop) -> R) -> PyResult<R> {
+        let me = THREAD.with(|t| *t);
+        let mut guard = loop {
+            match self.inner.try_lock() {
+                Ok(g) => break g,
+                Err(TryLockError::Poisoned(p)) => break p.into_inner(),
+                Err(TryLockError::WouldBlock) => {
+                    if self.owner.load(Ordering::Acquire) == me {
+                        return Err(PyRuntimeError::new_err(
+                            "the loop cannot be called from inside its own _select_entropy_profile or _predict_creative_gain; read what you need before update, or from the state passed in",
+                        ));
+                    }
+                    // Another thread steps the loop (and may need the interpreter for a hook):
+                    // wait for it without the interpreter, then try again with it.
+                    py.detach(|| {
+                        drop(self.inner.lock());
+                    });
+                }
+            }
+        };
+        self.owner.store(me, Ordering::Release);
+        let out = f(&mut guard);
+        self.owner.store(0, Ordering::Release);
+        Ok(out)
+    }
+}
+
+/// Builds the loop with the Python object's hooks, when it overrides them.
+fn with_hooks(
+    mut builder: LoopBuilder,
+    hooks: Option<Py<PyAny>>,
+    select: bool,
+    predict: bool,
+    errors: &Arc<AtomicU64>,
+) -> PyResult<CreativeLoop> {
+    if let Some(target) = hooks {
+        let max_exploration_steps = builder.config().max_exploration_steps;
+        let make = |target: Py<PyAny>| hooks::Hooks {
+            target,
+            errors: Arc::clone(errors),
+            max_exploration_steps,
+        };
+        if select {
+            builder = builder.selector(hooks::PySelector(make(Python::attach(|py| {
+                target.clone_ref(py)
+            }))));
+        }
+        if predict {
+            builder = builder.predictor(hooks::PyPredictor(make(target)));
+        }
+    }
+    builder.build().map_err(config_error)
 }
 
 #[pymethods]
 impl Engine {
-    /// A loop with the default configuration and `config`'s keys over it.
+    /// A loop with the default configuration and `config`'s keys over it; with `hooks`, the
+    /// object whose `_select_entropy_profile` (`select`) and `_predict_creative_gain`
+    /// (`predict`) choose and predict at each exploration's start.
     #[new]
-    #[pyo3(signature = (config=None))]
-    fn new(config: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+    #[pyo3(signature = (config=None, hooks=None, select=false, predict=false))]
+    fn new(
+        config: Option<&Bound<'_, PyDict>>,
+        hooks: Option<Py<PyAny>>,
+        select: bool,
+        predict: bool,
+    ) -> PyResult<Self> {
         let config = config_from(config)?;
-        let feedback = CreativeLoop::new(config).map_err(config_error)?;
-        Ok(Self {
-            inner: Mutex::new(feedback),
-        })
+        let errors = Arc::new(AtomicU64::new(0));
+        let feedback = with_hooks(
+            CreativeLoop::builder(config),
+            hooks,
+            select,
+            predict,
+            &errors,
+        )?;
+        Ok(Self::wrap(feedback, errors))
     }
 
-    /// A loop resumed from `snapshot()`'s text.
+    /// A loop resumed from `snapshot()`'s text (with hooks as in the constructor).
     #[staticmethod]
-    fn restore(text: &str) -> PyResult<Self> {
+    #[pyo3(signature = (text, hooks=None, select=false, predict=false))]
+    fn restore(
+        text: &str,
+        hooks: Option<Py<PyAny>>,
+        select: bool,
+        predict: bool,
+    ) -> PyResult<Self> {
         let snapshot = Snapshot::from_json(text).map_err(config_error)?;
-        let feedback = LoopBuilder::from_snapshot(snapshot)
-            .build()
-            .map_err(config_error)?;
-        Ok(Self {
-            inner: Mutex::new(feedback),
-        })
+        let errors = Arc::new(AtomicU64::new(0));
+        let feedback = with_hooks(
+            LoopBuilder::from_snapshot(snapshot),
+            hooks,
+            select,
+            predict,
+            &errors,
+        )?;
+        Ok(Self::wrap(feedback, errors))
+    }
+
+    /// Hooks that raised or answered something unusable (the default was used instead).
+    fn hook_errors(&self) -> u64 {
+        self.hook_errors.load(Ordering::Relaxed)
     }
 
     /// One step; the decision as a dict with the JSON API's keys.
@@ -270,21 +362,21 @@ impl Engine {
             ))
         })?;
         let decided = match fast_state(py, dict) {
-            Some(s) => self.with(|l| {
+            Some(s) => self.with(py, |l| {
                 let d = l.update(&s);
                 l.drain_events().for_each(drop);
                 d
-            }),
+            })?,
             None => {
                 let mut text = String::with_capacity(128);
                 write_json(dict.as_any(), "", &mut text)?;
                 let read =
                     ReadState::from_json(&text).map_err(|e| StateError::new_err(e.to_string()))?;
-                self.with(|l| {
+                self.with(py, |l| {
                     let d = l.update_read(&read);
                     l.drain_events().for_each(drop);
                     d
-                })
+                })?
             }
         };
         let decision = decided.map_err(|r| rejected_error(py, &r))?;
@@ -299,14 +391,14 @@ impl Engine {
         states: PyReadonlyArray2<'py, f64>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let view = states.as_array();
-        let decisions = py
-            .detach(|| {
-                self.with(|l| {
-                    let d = l.update_many(view);
-                    l.drain_events().for_each(drop);
-                    d
-                })
-            })
+        // The lock is taken with the interpreter held (a hook may need it); the batch runs
+        // with it held too when there are hooks, since each exploration calls back.
+        let decisions = self
+            .with(py, |l| {
+                let d = l.update_many(view);
+                l.drain_events().for_each(drop);
+                d
+            })?
             .map_err(config_error)?;
         let out = PyDict::new(py);
         out.set_item("accepted", decisions.accepted.into_pyarray(py))?;
@@ -329,62 +421,64 @@ impl Engine {
         gains: PyReadonlyArray1<'py, f64>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let report = self
-            .with(|l| {
+            .with(py, |l| {
                 l.pretrain_arrays(
                     states.as_array(),
                     entropy_factors.as_array(),
                     durations.as_array(),
                     gains.as_array(),
                 )
-            })
+            })?
             .map_err(config_error)?;
         report_dict(py, &report)
     }
 
     /// Pre-trains the quality model from JSON Lines records (`crefl pretrain`'s format).
     fn pretrain_jsonl<'py>(&self, py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyDict>> {
-        let report = self.with(|l| l.pretrain_jsonl(text));
+        let report = self.with(py, |l| l.pretrain_jsonl(text))?;
         report_dict(py, &report)
     }
 
     /// The metrics snapshot, as `GET /v1/metrics` (without the sinks).
     fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let m = self.with(|l| l.metrics());
+        let m = self.with(py, |l| l.metrics())?;
         to_py(py, &serde_json::to_value(&m).map_err(json_error)?)
     }
 
     /// The ended explorations kept (`history_capacity`), oldest first, as dicts.
     fn history<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let records: Vec<_> = self.with(|l| l.history().cloned().collect());
+        let records: Vec<_> = self.with(py, |l| l.history().cloned().collect())?;
         to_py(py, &serde_json::to_value(&records).map_err(json_error)?)
     }
 
     /// The health check (`status`, `reason`).
     fn health<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let h = self.with(|l| l.health());
+        let h = self.with(py, |l| l.health())?;
         to_py(py, &serde_json::to_value(&h).map_err(json_error)?)
     }
 
     /// The configuration in force, as a dict with the configuration file's keys.
     fn config<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let c = self.with(|l| l.config().clone());
+        let c = self.with(py, |l| l.config().clone())?;
         to_py(py, &serde_json::to_value(&c).map_err(json_error)?)
     }
 
     /// `(accepted steps, cumulative gain)`, cheaply, for metric streaming.
-    fn progress(&self) -> (u64, f64) {
-        self.with(|l| (l.steps(), l.cumulative_gain()))
+    fn progress(&self, py: Python<'_>) -> PyResult<(u64, f64)> {
+        self.with(py, |l| (l.steps(), l.cumulative_gain()))
     }
 
     /// The most recent ended exploration as a dict, `None` before the first.
     fn last_exploration<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let last = self.with(|l| l.history().last().cloned());
+        let last = self.with(py, |l| l.history().last().cloned())?;
         to_py(py, &serde_json::to_value(&last).map_err(json_error)?)
     }
 
     /// The whole loop as JSON text, for `restore`.
-    fn snapshot(&self) -> PyResult<String> {
-        self.with(|l| l.snapshot()).to_json().map_err(config_error)
+    fn snapshot(&self, py: Python<'_>) -> PyResult<String> {
+        self.with(py, |l| l.snapshot())?
+            .to_json()
+            .map_err(config_error)
     }
 }
 

@@ -1,0 +1,139 @@
+//! The guide's customisation by subclassing: `_select_entropy_profile(state)` and
+//! `_predict_creative_gain(state, factor, duration)` on the Python object, called by the
+//! engine at each exploration's start. Before each call the engine's own answer is left on the
+//! object (`_default_profile`, `_default_prediction`), which is what the base class's methods
+//! return, so `super()` falls back to the default. A hook that raises, or answers something
+//! unusable, is counted and the default is used: the loop keeps deciding.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use creative_feedback_core::{
+    GainPredictor, Params, Prediction, PredictionContext, Profile, ProfileSelector, Selection,
+    SelectionContext,
+};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+/// The Python object the hooks are called on, and the count of hooks that failed.
+pub(crate) struct Hooks {
+    pub(crate) target: Py<PyAny>,
+    pub(crate) errors: Arc<AtomicU64>,
+    pub(crate) max_exploration_steps: u32,
+}
+
+impl Hooks {
+    /// Counts the failure and logs it on the `creative_feedback` logger, as the package's
+    /// streaming does; nothing is raised into `update`.
+    fn failed(&self, py: Python<'_>, hook: &str, err: &PyErr) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        let _ = py
+            .import("logging")
+            .and_then(|l| l.call_method1("getLogger", ("creative_feedback",)))
+            .and_then(|log| {
+                log.call_method1(
+                    "warning",
+                    (
+                        "%s failed (%s); the engine's own answer is used",
+                        hook,
+                        err.to_string(),
+                    ),
+                )
+            });
+    }
+}
+
+/// The trigger state as the guide's hooks read it.
+fn state_dict<'py>(
+    py: Python<'py>,
+    obs: &creative_feedback_core::Observation<'_>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    let v = &obs.values;
+    d.set_item("novelty", v.novelty)?;
+    d.set_item("aesthetic_score", v.aesthetic_score)?;
+    d.set_item("volatility", v.volatility)?;
+    d.set_item("lambda_max", v.lambda_max)?;
+    d.set_item("coherence", v.coherence.as_str())?;
+    Ok(d)
+}
+
+const SELECT: &str = "_select_entropy_profile";
+const PREDICT: &str = "_predict_creative_gain";
+
+pub(crate) struct PySelector(pub(crate) Hooks);
+
+impl ProfileSelector for PySelector {
+    fn select(&mut self, ctx: &SelectionContext<'_>) -> Selection {
+        let own = ctx.learned.cloned().unwrap_or_else(|| ctx.default_choice());
+        Python::attach(|py| {
+            let target = self.0.target.bind(py);
+            let asked = (|| -> PyResult<Bound<'_, PyAny>> {
+                target.setattr("_default_profile", own.name_str())?;
+                target.call_method1(SELECT, (state_dict(py, &ctx.observation)?,))
+            })();
+            let name = match asked {
+                Ok(answer) => match answer.extract::<String>() {
+                    Ok(name) => name,
+                    Err(e) => {
+                        self.0.failed(py, SELECT, &e);
+                        return Selection::from(own.clone());
+                    }
+                },
+                Err(e) => {
+                    self.0.failed(py, SELECT, &e);
+                    return Selection::from(own.clone());
+                }
+            };
+            if name == own.name_str() {
+                return Selection::from(own.clone());
+            }
+            match Profile::from_parts(&name, &Params::new()) {
+                Ok(profile) => Selection::from(profile),
+                Err(e) => {
+                    let e = pyo3::exceptions::PyValueError::new_err(format!(
+                        "it returned {name:?}: {e}"
+                    ));
+                    self.0.failed(py, SELECT, &e);
+                    Selection::from(own.clone())
+                }
+            }
+        })
+    }
+}
+
+pub(crate) struct PyPredictor(pub(crate) Hooks);
+
+impl GainPredictor for PyPredictor {
+    fn predict(&mut self, ctx: &PredictionContext<'_>) -> Prediction {
+        let own = ctx.model.predict(ctx.features);
+        let factor = ctx.features[3];
+        // The features carry the duration as a share of max_exploration_steps.
+        let duration = (ctx.features[4] * f64::from(self.0.max_exploration_steps)).round() as u32;
+        Python::attach(|py| {
+            let target = self.0.target.bind(py);
+            let asked = (|| -> PyResult<Bound<'_, PyAny>> {
+                target.setattr("_default_prediction", own)?;
+                target.call_method1(
+                    PREDICT,
+                    (state_dict(py, &ctx.observation)?, factor, duration),
+                )
+            })();
+            match asked.and_then(|a| a.extract::<Option<f64>>()) {
+                Ok(None) => Prediction::None,
+                Ok(Some(p)) if p.is_finite() => Prediction::Model(p),
+                Ok(Some(p)) => {
+                    let e = pyo3::exceptions::PyValueError::new_err(format!(
+                        "it returned {p}, not a finite number"
+                    ));
+                    self.0.failed(py, PREDICT, &e);
+                    own.map_or(Prediction::None, Prediction::Model)
+                }
+                Err(e) => {
+                    self.0.failed(py, PREDICT, &e);
+                    own.map_or(Prediction::None, Prediction::Model)
+                }
+            }
+        })
+    }
+}
