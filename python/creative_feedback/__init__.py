@@ -18,11 +18,23 @@ from __future__ import annotations
 
 import json
 import weakref
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Mapping,
+    MutableMapping,
+    Optional,
+    Tuple,
+)
 
 import numpy as np
 
 from ._native import ACTIONS, MODES, STATE_COLUMNS, Engine, StateError
+from .remote import RemoteEngine, RemoteError
 from .streaming import Callback, Streams
 
 __all__ = [
@@ -32,6 +44,8 @@ __all__ = [
     "STATE_COLUMNS",
     "CreativeFeedbackLoop",
     "Injection",
+    "QualityModelSettings",
+    "RemoteError",
     "StateError",
 ]
 
@@ -81,6 +95,42 @@ class Injection(Mapping[str, Any]):
         )
 
 
+ProfileFunction = Callable[[float, int, int, Dict[str, float]], float]
+
+
+class QualityModelSettings(MutableMapping[str, Any]):
+    """The quality model as the guide's dict: reading a key reads the model
+    (``quality_model['trained']``, ``['samples_seen']``, ``['weights']`` and every setting);
+    setting one changes it online and the model refits
+    (``quality_model['min_samples'] = 10``). A value that cannot work raises ``ValueError``
+    naming the key, and nothing changes."""
+
+    READ_ONLY = frozenset({"trained", "samples_seen", "can_predict", "weights"})
+
+    def __init__(self, loop: "CreativeFeedbackLoop") -> None:
+        self._loop = loop
+
+    def __getitem__(self, key: str) -> Any:
+        return self._loop._engine.quality()[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if key in self.READ_ONLY:
+            raise KeyError(f"quality_model[{key!r}] is the model's state, not a setting")
+        self._loop._engine.set_quality(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        raise TypeError("quality model settings cannot be deleted; set them instead")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._loop._engine.quality())
+
+    def __len__(self) -> int:
+        return len(self._loop._engine.quality())
+
+    def __repr__(self) -> str:
+        return f"QualityModelSettings({self._loop._engine.quality()!r})"
+
+
 class CreativeFeedbackLoop:
     """The loop. Keyword arguments are the configuration's keys (``docs/configuration.md``),
     nested dicts for ``quality`` and ``selector``; every other key keeps its default. An
@@ -95,6 +145,10 @@ class CreativeFeedbackLoop:
         *,
         select_profile: Optional[Callable[[Dict[str, Any]], str]] = None,
         predict_gain: Optional[Callable[[Dict[str, Any], float, int], Optional[float]]] = None,
+        profiles: Optional[Dict[str, ProfileFunction]] = None,
+        remote: Optional[str] = None,
+        token: Optional[str] = None,
+        session: Optional[str] = None,
         **config: Any,
     ) -> None:
         overrides = dict(config)
@@ -109,17 +163,52 @@ class CreativeFeedbackLoop:
             self._select_entropy_profile = select_profile  # type: ignore[method-assign]
         if predict_gain is not None:
             self._predict_creative_gain = predict_gain  # type: ignore[method-assign]
-        self._engine = Engine(overrides, *self._hooks())
+        self._profiles: Dict[str, ProfileFunction] = dict(profiles or {})
+        self._earlier_hook_errors = 0
         self._streams = Streams()
+        if remote is not None:
+            # The sidecar keeps the loop: its configuration, profiles and policies are its own.
+            custom = overrides or self._profiles or any(self._hooks()[1:])
+            if custom:
+                raise ValueError(
+                    "remote mode takes no configuration, profiles or hooks: the sidecar has "
+                    "its own (crefl serve --config); use them in-process instead"
+                )
+            self._engine: Any = RemoteEngine(remote, token=token, session=session)
+            return
+        if token is not None or session is not None:
+            raise ValueError("token and session go with remote=URL")
+        self._engine = Engine(overrides, *self._hooks(), profiles=self._profiles)
 
     @classmethod
-    def from_snapshot(cls, text: str) -> "CreativeFeedbackLoop":
+    def from_snapshot(
+        cls, text: str, profiles: Optional[Dict[str, ProfileFunction]] = None
+    ) -> "CreativeFeedbackLoop":
         """A loop resumed from :meth:`snapshot`'s text: it decides exactly as the original
-        would have."""
+        would have (give it the same ``profiles`` the original had registered)."""
         loop = cls.__new__(cls)
-        loop._engine = Engine.restore(text, *loop._hooks())
+        loop._profiles = dict(profiles or {})
+        loop._earlier_hook_errors = 0
+        loop._engine = Engine.restore(text, *loop._hooks(), profiles=loop._profiles)
         loop._streams = Streams()
         return loop
+
+    def register_profile(self, name: str, function: ProfileFunction) -> None:
+        """Adds a profile shape: ``function(base_factor, step, total_steps, params)`` returns
+        the entropy factor at ``step`` (from 0) of ``total_steps``, as the guide's
+        ``sinusoidal_profile``. Choose it from ``_select_entropy_profile``. A name that is
+        built in or already registered, or malformed, raises ``ValueError``; a function that
+        raises or returns a non-finite number is counted by the engine and replaced."""
+        profiles = dict(self._profiles)
+        profiles[name] = function
+        engine = Engine.restore(self._engine.snapshot(), *self._hooks(), profiles=profiles)
+        self._earlier_hook_errors += self._engine.hook_errors()
+        self._engine, self._profiles = engine, profiles
+
+    @property
+    def quality_model(self) -> QualityModelSettings:
+        """The quality model's settings and state, as the guide's dict."""
+        return QualityModelSettings(self)
 
     def _hooks(self) -> Tuple[Any, bool, bool]:
         """The object the engine calls for selection and prediction, when this loop overrides
@@ -155,7 +244,7 @@ class CreativeFeedbackLoop:
     def hook_errors(self) -> int:
         """Calls of ``_select_entropy_profile`` / ``_predict_creative_gain`` that raised or
         answered something unusable; the engine's own choice was used instead."""
-        return self._engine.hook_errors()
+        return self._earlier_hook_errors + self._engine.hook_errors()
 
     def update(self, state: Dict[str, Any]) -> Dict[str, Any]:
         """One step: the observed state in, the decision out (``action``, ``mode``,

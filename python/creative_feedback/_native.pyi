@@ -1,6 +1,6 @@
 """Type stubs of the Rust extension module (``creative_feedback._native``)."""
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import numpy.typing as npt
@@ -21,9 +21,18 @@ class Engine:
         hooks: Any = ...,
         select: bool = ...,
         predict: bool = ...,
+        profiles: Optional[Dict[str, Callable[..., float]]] = ...,
     ) -> None: ...
     @staticmethod
-    def restore(text: str, hooks: Any = ..., select: bool = ..., predict: bool = ...) -> "Engine": ...
+    def restore(
+        text: str,
+        hooks: Any = ...,
+        select: bool = ...,
+        predict: bool = ...,
+        profiles: Optional[Dict[str, Callable[..., float]]] = ...,
+    ) -> "Engine": ...
+    def quality(self) -> Dict[str, Any]: ...
+    def set_quality(self, key: str, value: Any) -> None: ...
     def hook_errors(self) -> int: ...
     def update(self, state: Dict[str, Any]) -> Dict[str, Any]: ...
     def update_many(self, states: npt.NDArray[np.float64]) -> Dict[str, npt.NDArray[Any]]: ...

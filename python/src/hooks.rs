@@ -137,3 +137,40 @@ impl GainPredictor for PyPredictor {
         })
     }
 }
+
+/// A Python profile function `fn(base_factor, step, total_steps, params) -> float`, as the
+/// guide's `sinusoidal_profile`. One that raises answers `NaN`, which the engine counts as a
+/// failed profile and replaces (`docs/profiles.md`).
+pub(crate) struct PyShape {
+    pub(crate) name: String,
+    pub(crate) function: Py<PyAny>,
+}
+
+impl creative_feedback_core::ProfileShape for PyShape {
+    fn factor(&self, base: f64, step: u32, total: u32, params: &Params) -> f64 {
+        Python::attach(|py| {
+            let answer = (|| -> PyResult<f64> {
+                let p = PyDict::new(py);
+                for (k, v) in params.iter() {
+                    p.set_item(k, v)?;
+                }
+                self.function
+                    .bind(py)
+                    .call1((base, step, total, p))?
+                    .extract::<f64>()
+            })();
+            answer.unwrap_or_else(|e| {
+                let _ = py
+                    .import("logging")
+                    .and_then(|l| l.call_method1("getLogger", ("creative_feedback",)))
+                    .and_then(|log| {
+                        log.call_method1(
+                            "warning",
+                            ("profile %s failed (%s)", self.name.as_str(), e.to_string()),
+                        )
+                    });
+                f64::NAN
+            })
+        })
+    }
+}

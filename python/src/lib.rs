@@ -12,7 +12,7 @@ use creative_feedback_core::{
     Snapshot, State, STATE_COLUMNS,
 };
 use numpy::{IntoPyArray, PyReadonlyArray1, PyReadonlyArray2};
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyKeyError, PyRuntimeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFloat, PyInt, PyList, PyString};
@@ -274,8 +274,26 @@ fn with_hooks(
     hooks: Option<Py<PyAny>>,
     select: bool,
     predict: bool,
+    profiles: Option<&Bound<'_, PyDict>>,
     errors: &Arc<AtomicU64>,
 ) -> PyResult<CreativeLoop> {
+    for (name, function) in profiles.into_iter().flat_map(|p| p.iter()) {
+        let name: String = name.extract()?;
+        if !function.is_callable() {
+            return Err(PyValueError::new_err(format!(
+                "profile {name:?}: give a function (base_factor, step, total_steps, params) -> float"
+            )));
+        }
+        builder = builder
+            .profile(
+                &name,
+                hooks::PyShape {
+                    name: name.clone(),
+                    function: function.unbind(),
+                },
+            )
+            .map_err(config_error)?;
+    }
     if let Some(target) = hooks {
         let max_exploration_steps = builder.config().max_exploration_steps;
         let make = |target: Py<PyAny>| hooks::Hooks {
@@ -301,12 +319,13 @@ impl Engine {
     /// object whose `_select_entropy_profile` (`select`) and `_predict_creative_gain`
     /// (`predict`) choose and predict at each exploration's start.
     #[new]
-    #[pyo3(signature = (config=None, hooks=None, select=false, predict=false))]
+    #[pyo3(signature = (config=None, hooks=None, select=false, predict=false, profiles=None))]
     fn new(
         config: Option<&Bound<'_, PyDict>>,
         hooks: Option<Py<PyAny>>,
         select: bool,
         predict: bool,
+        profiles: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         let config = config_from(config)?;
         let errors = Arc::new(AtomicU64::new(0));
@@ -315,6 +334,7 @@ impl Engine {
             hooks,
             select,
             predict,
+            profiles,
             &errors,
         )?;
         Ok(Self::wrap(feedback, errors))
@@ -322,12 +342,13 @@ impl Engine {
 
     /// A loop resumed from `snapshot()`'s text (with hooks as in the constructor).
     #[staticmethod]
-    #[pyo3(signature = (text, hooks=None, select=false, predict=false))]
+    #[pyo3(signature = (text, hooks=None, select=false, predict=false, profiles=None))]
     fn restore(
         text: &str,
         hooks: Option<Py<PyAny>>,
         select: bool,
         predict: bool,
+        profiles: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         let snapshot = Snapshot::from_json(text).map_err(config_error)?;
         let errors = Arc::new(AtomicU64::new(0));
@@ -336,6 +357,7 @@ impl Engine {
             hooks,
             select,
             predict,
+            profiles,
             &errors,
         )?;
         Ok(Self::wrap(feedback, errors))
@@ -461,6 +483,46 @@ impl Engine {
     fn config<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let c = self.with(py, |l| l.config().clone())?;
         to_py(py, &serde_json::to_value(&c).map_err(json_error)?)
+    }
+
+    /// The quality model's settings (the configuration's `[quality]`), with its state:
+    /// `trained`, `samples_seen`, `can_predict`, `weights`.
+    fn quality<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let (settings, status) =
+            self.with(py, |l| (l.config().quality.clone(), l.metrics().quality))?;
+        let mut value = serde_json::to_value(&settings).map_err(json_error)?;
+        if let Some(map) = value.as_object_mut() {
+            map.insert("trained".into(), status.trained.into());
+            map.insert("samples_seen".into(), status.samples_seen.into());
+            map.insert("can_predict".into(), status.can_predict.into());
+            map.insert(
+                "weights".into(),
+                serde_json::to_value(status.weights).map_err(json_error)?,
+            );
+        }
+        to_py(py, &value)
+    }
+
+    /// Changes one quality setting online (the model refits); `ValueError` naming it when it
+    /// cannot work, and nothing changes then.
+    fn set_quality(&self, py: Python<'_>, key: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let value = from_py(value, key)?;
+        self.with(py, |l| {
+            let mut settings = serde_json::to_value(&l.config().quality).map_err(json_error)?;
+            match settings.as_object_mut() {
+                Some(map) if map.contains_key(key) || key == "feature_weights" => {
+                    map.insert(key.to_owned(), value);
+                }
+                _ => {
+                    return Err(PyKeyError::new_err(format!(
+                        "quality_model has no setting {key:?}; settable: min_samples, regularization, window, feature_weights, min_predicted_gain, gate_exploration_rate, adjust_below, adjust_above, adjust_down, adjust_up, factor_min, factor_max"
+                    )))
+                }
+            }
+            let quality = serde_json::from_value(settings)
+                .map_err(|e| config_error(format!("quality_model[{key:?}]: {e}")))?;
+            l.set_quality_config(quality).map_err(config_error)
+        })?
     }
 
     /// `(accepted steps, cumulative gain)`, cheaply, for metric streaming.
