@@ -17,6 +17,7 @@ whose ``.fields`` names every offending field, and the loop does not advance.
 from __future__ import annotations
 
 import json
+import logging
 import weakref
 from typing import (
     Any,
@@ -46,6 +47,7 @@ __all__ = [
     "Injection",
     "QualityModelSettings",
     "RemoteError",
+    "configure_logging",
     "StateError",
 ]
 
@@ -96,6 +98,19 @@ class Injection(Mapping[str, Any]):
 
 
 ProfileFunction = Callable[[float, int, int, Dict[str, float]], float]
+
+
+def configure_logging(level: int = logging.INFO) -> logging.Logger:
+    """Sets the level of the package's logger (``creative_feedback``: failing callbacks,
+    hooks and profiles are reported there) and gives it a handler to stderr if it has none;
+    the logger."""
+    logger = logging.getLogger("creative_feedback")
+    logger.setLevel(level)
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+    return logger
 
 
 class QualityModelSettings(MutableMapping[str, Any]):

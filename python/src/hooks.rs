@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use creative_feedback_core::{
-    GainPredictor, Params, Prediction, PredictionContext, Profile, ProfileSelector, Selection,
+    AttributeValue, GainPredictor, Params, Prediction, PredictionContext, Profile, ProfileSelector, Selection,
     SelectionContext,
 };
 use pyo3::prelude::*;
@@ -43,7 +43,8 @@ impl Hooks {
     }
 }
 
-/// The trigger state as the guide's hooks read it.
+/// The trigger state as the guide's hooks read it: the validated numbers, `coherence`, and the
+/// state's other keys.
 fn state_dict<'py>(
     py: Python<'py>,
     obs: &creative_feedback_core::Observation<'_>,
@@ -55,6 +56,15 @@ fn state_dict<'py>(
     d.set_item("volatility", v.volatility)?;
     d.set_item("lambda_max", v.lambda_max)?;
     d.set_item("coherence", v.coherence.as_str())?;
+    // The host's own keys (`user_id`, `temperature`, `conversation_stalled`, …), as the
+    // guide's hooks read them with `state.get(...)`.
+    for (key, value) in obs.attributes {
+        match value {
+            AttributeValue::Bool(b) => d.set_item(key, *b)?,
+            AttributeValue::Number(x) => d.set_item(key, *x)?,
+            AttributeValue::Text(t) => d.set_item(key, t)?,
+        }
+    }
     Ok(d)
 }
 

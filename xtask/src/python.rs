@@ -1,7 +1,8 @@
 //! `cargo xtask python`: the Python package's checks. Its crate (`python/`, a workspace of its
-//! own) is formatted and clippy-clean; then a virtual environment gets maturin, pytest and
-//! NumPy from PyPI, the wheel is built and installed into it as a user would (`pip install
-//! ./python`), and pytest runs the package's tests against the `crefl` built in release.
+//! own) is formatted and clippy-clean; then a virtual environment gets maturin, pytest, NumPy
+//! and the guide's integrations (prometheus-client, structlog, Flask) from PyPI, the wheel is
+//! built and installed into it as a user would (`pip install ./python`), and pytest runs the
+//! package's tests against the `crefl` built in release.
 
 use std::path::Path;
 use std::process::Command;
@@ -45,6 +46,10 @@ pub fn check(root: &Path) -> Result<()> {
         "maturin>=1.16,<2",
         "pytest>=7",
         "numpy>=1.21",
+        // The guide's own integrations, which its blocks (python/tests/test_guide.py) use.
+        "prometheus-client",
+        "structlog",
+        "flask",
     ]);
     run(tools)?;
     // maturin's build hook runs `maturin` from the PATH: the environment's, as if activated.
