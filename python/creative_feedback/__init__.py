@@ -146,6 +146,19 @@ class QualityModelSettings(MutableMapping[str, Any]):
         return f"QualityModelSettings({self._loop._engine.quality()!r})"
 
 
+class _NewInjection:
+    """An exploration reconstructed for pre-training (the guide's ``_create_injection``):
+    set ``creative_gain`` (and, as the guide does, ``performance_after``) before
+    ``_update_quality_model``."""
+
+    def __init__(self, state: Dict[str, Any], factor: float, duration: int) -> None:
+        self.initial_state = dict(state)
+        self.entropy_factor = factor
+        self.duration_steps = duration
+        self.creative_gain: Optional[float] = None
+        self.performance_after: Optional[float] = None
+
+
 class CreativeFeedbackLoop:
     """The loop. Keyword arguments are the configuration's keys (``docs/configuration.md``),
     nested dicts for ``quality`` and ``selector``; every other key keeps its default. An
@@ -181,6 +194,8 @@ class CreativeFeedbackLoop:
         self._profiles: Dict[str, ProfileFunction] = dict(profiles or {})
         self._earlier_hook_errors = 0
         self._streams = Streams()
+        self._started: Optional[Dict[str, Any]] = None
+        self._watch_injections = type(self).inject_entropy is not CreativeFeedbackLoop.inject_entropy
         if remote is not None:
             # The sidecar keeps the loop: its configuration, profiles and policies are its own.
             custom = overrides or self._profiles or any(self._hooks()[1:])
@@ -204,6 +219,8 @@ class CreativeFeedbackLoop:
         loop = cls.__new__(cls)
         loop._profiles = dict(profiles or {})
         loop._earlier_hook_errors = 0
+        loop._started = None
+        loop._watch_injections = cls.inject_entropy is not CreativeFeedbackLoop.inject_entropy
         loop._engine = Engine.restore(text, *loop._hooks(), profiles=loop._profiles)
         loop._streams = Streams()
         return loop
@@ -219,6 +236,48 @@ class CreativeFeedbackLoop:
         engine = Engine.restore(self._engine.snapshot(), *self._hooks(), profiles=profiles)
         self._earlier_hook_errors += self._engine.hook_errors()
         self._engine, self._profiles = engine, profiles
+
+    def _create_injection(self, state: Dict[str, Any], factor: float, duration: int) -> _NewInjection:
+        """A past exploration to pre-train from (the guide's pre-training recipe)."""
+        return _NewInjection(state, factor, duration)
+
+    def _update_quality_model(self, injection: _NewInjection) -> None:
+        """Teaches the quality model one past exploration made by :meth:`_create_injection`;
+        ``ValueError`` naming the fields when it breaks the rules (nothing is learned then)."""
+        if injection.creative_gain is None:
+            raise ValueError("set the injection's creative_gain before _update_quality_model")
+        report = self.pretrain(
+            [
+                {
+                    "initial_state": injection.initial_state,
+                    "entropy_factor": injection.entropy_factor,
+                    "duration": injection.duration_steps,
+                    "creative_gain": injection.creative_gain,
+                }
+            ]
+        )
+        if report["skipped"]:
+            reasons = "; ".join(f"{r['field']}: {r['message']}" for r in report["skipped"][0]["reasons"])
+            raise ValueError(f"the injection cannot be learned: {reasons}")
+
+    def inject_entropy(self, base_state: Dict[str, Any]) -> Dict[str, Any]:
+        """Called when an exploration starts, with the state that started it; returns the
+        injection (``entropy_factor``, ``duration``, ``entropy_profile``, ``predicted_gain``).
+        Override it to watch injections (the guide's debug mode), calling ``super()``; the
+        engine has already decided, so what an override returns does not change the
+        decision. :attr:`current_injection` is the exploration in progress."""
+        return dict(self._started or {})
+
+    @property
+    def current_injection(self) -> Optional[Injection]:
+        """The exploration in progress (``entropy_profile``, ``entropy_factor``,
+        ``duration_steps``, ``step``), ``None`` between explorations."""
+        current = self.get_creative_metrics().get("current_exploration")
+        if not current:
+            return None
+        record = dict(current)
+        record.setdefault("duration", current.get("duration"))
+        return Injection(record)
 
     @property
     def quality_model(self) -> QualityModelSettings:
@@ -253,7 +312,10 @@ class CreativeFeedbackLoop:
         Return a number (it adjusts the factor and may gate the exploration) or ``None`` (no
         prediction); this base method (``super()``) returns the quality model's prediction,
         ``None`` until it is trained."""
-        return self._default_prediction  # type: ignore[no-any-return]
+        if getattr(self, "_default_prediction_for", None) == (factor, duration):
+            return self._default_prediction  # type: ignore[no-any-return]
+        # Called from the host's own code, not at an exploration's start: ask the model.
+        return self._engine.predict(state, factor, duration)  # type: ignore[no-any-return]
 
     @property
     def hook_errors(self) -> int:
@@ -268,6 +330,15 @@ class CreativeFeedbackLoop:
         decision = self._engine.update(state)
         if self._streams.streams:
             self._streams.after_step(self._engine, decision)
+        if self._watch_injections and decision["action"] == "inject_entropy":
+            exploration = decision["exploration"]
+            self._started = {
+                "entropy_factor": decision["entropy_factor"],
+                "duration": exploration["duration"],
+                "entropy_profile": exploration["profile"],
+                "predicted_gain": decision.get("predicted_gain"),
+            }
+            self.inject_entropy(state)
         return decision
 
     def enable_metric_streaming(self, callback: Callback, interval_steps: int = 10) -> None:

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use creative_feedback_core::{
-    AttributeValue, GainPredictor, Params, Prediction, PredictionContext, Profile, ProfileSelector, Selection,
-    SelectionContext,
+    AttributeValue, GainPredictor, Params, Prediction, PredictionContext, Profile, ProfileSelector,
+    Selection, SelectionContext,
 };
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -124,6 +124,7 @@ impl GainPredictor for PyPredictor {
             let target = self.0.target.bind(py);
             let asked = (|| -> PyResult<Bound<'_, PyAny>> {
                 target.setattr("_default_prediction", own)?;
+                target.setattr("_default_prediction_for", (factor, duration))?;
                 target.call_method1(
                     PREDICT,
                     (state_dict(py, &ctx.observation)?, factor, duration),

@@ -525,6 +525,42 @@ impl Engine {
         })?
     }
 
+    /// The quality model's prediction for an exploration from `state` with base `factor` over
+    /// `duration` steps (the features of the specification §7); `None` until it can predict.
+    fn predict(
+        &self,
+        py: Python<'_>,
+        state: &Bound<'_, PyDict>,
+        factor: f64,
+        duration: u32,
+    ) -> PyResult<Option<f64>> {
+        let get = |key: &str, default: f64| -> PyResult<f64> {
+            Ok(match state.get_item(key)? {
+                Some(v) if !v.is_none() => v.extract::<f64>()?,
+                _ => default,
+            })
+        };
+        let (novelty, aesthetic, volatility) = (
+            get("novelty", 0.5)?,
+            get("aesthetic_score", 0.5)?,
+            get("volatility", 0.0)?,
+        );
+        self.with(py, |l| {
+            let model = l.model();
+            let max = f64::from(l.config().max_exploration_steps.max(1));
+            let experience = model.samples_seen().min(100) as f64 / 100.0;
+            model.predict(&[
+                novelty,
+                aesthetic,
+                volatility,
+                factor,
+                f64::from(duration) / max,
+                experience,
+                1.0,
+            ])
+        })
+    }
+
     /// `(accepted steps, cumulative gain)`, cheaply, for metric streaming.
     fn progress(&self, py: Python<'_>) -> PyResult<(u64, f64)> {
         self.with(py, |l| (l.steps(), l.cumulative_gain()))
