@@ -75,7 +75,7 @@ pub(crate) struct PySelector(pub(crate) Hooks);
 
 impl ProfileSelector for PySelector {
     fn select(&mut self, ctx: &SelectionContext<'_>) -> Selection {
-        let own = ctx.learned.cloned().unwrap_or_else(|| ctx.default_choice());
+        let own = ctx.fallback_choice();
         Python::attach(|py| {
             let target = self.0.target.bind(py);
             let asked = (|| -> PyResult<Bound<'_, PyAny>> {
