@@ -173,27 +173,51 @@ fn fast_state(py: Python<'_>, state: &Bound<'_, PyDict>) -> Option<State> {
     (found == state.len()).then_some(s)
 }
 
+/// The name of an action, mode, reason or built-in profile as a Python string made once per
+/// process (`intern!`): a decision's strings then cost no allocation.
+fn name<'py>(py: Python<'py>, s: &str) -> Bound<'py, PyString> {
+    match s {
+        "maintain" => intern!(py, "maintain").clone(),
+        "inject_entropy" => intern!(py, "inject_entropy").clone(),
+        "continue_exploration" => intern!(py, "continue_exploration").clone(),
+        "end_exploration" => intern!(py, "end_exploration").clone(),
+        "recover" => intern!(py, "recover").clone(),
+        "emergency_halt" => intern!(py, "emergency_halt").clone(),
+        "stable" => intern!(py, "stable").clone(),
+        "exploring" => intern!(py, "exploring").clone(),
+        "recovering" => intern!(py, "recovering").clone(),
+        "emergency" => intern!(py, "emergency").clone(),
+        "in_band" => intern!(py, "in_band").clone(),
+        "momentum" => intern!(py, "momentum").clone(),
+        "stagnation" => intern!(py, "stagnation").clone(),
+        "plateau" => intern!(py, "plateau").clone(),
+        "low_stability" => intern!(py, "low_stability").clone(),
+        "low_predicted_gain" => intern!(py, "low_predicted_gain").clone(),
+        "completed" => intern!(py, "completed").clone(),
+        "pruned" => intern!(py, "pruned").clone(),
+        "emergency_lambda" => intern!(py, "emergency_lambda").clone(),
+        "emergency_override" => intern!(py, "emergency_override").clone(),
+        "emergency_cleared" => intern!(py, "emergency_cleared").clone(),
+        "constant" => intern!(py, "constant").clone(),
+        "pulse" => intern!(py, "pulse").clone(),
+        "cosine_ramp" => intern!(py, "cosine_ramp").clone(),
+        "exponential_decay" => intern!(py, "exponential_decay").clone(),
+        other => PyString::intern(py, other),
+    }
+}
+
 /// A decision as the dict `json.loads` would make of the JSON API's answer, built directly:
 /// the common fields without going through JSON.
 fn decision_dict<'py>(py: Python<'py>, d: &Decision) -> PyResult<Bound<'py, PyDict>> {
     let out = PyDict::new(py);
-    out.set_item(
-        intern!(py, "action"),
-        PyString::intern(py, d.action.as_str()),
-    )?;
-    out.set_item(intern!(py, "mode"), PyString::intern(py, d.mode.as_str()))?;
+    out.set_item(intern!(py, "action"), name(py, d.action.as_str()))?;
+    out.set_item(intern!(py, "mode"), name(py, d.mode.as_str()))?;
     out.set_item(intern!(py, "entropy_factor"), d.entropy_factor)?;
     out.set_item(intern!(py, "lambda_factor"), d.lambda_factor)?;
-    out.set_item(
-        intern!(py, "reason"),
-        PyString::intern(py, d.reason.as_str()),
-    )?;
+    out.set_item(intern!(py, "reason"), name(py, d.reason.as_str()))?;
     if let Some(e) = &d.exploration {
         let ex = PyDict::new(py);
-        ex.set_item(
-            intern!(py, "profile"),
-            PyString::intern(py, e.profile.as_str()),
-        )?;
+        ex.set_item(intern!(py, "profile"), name(py, e.profile.as_str()))?;
         ex.set_item(intern!(py, "k"), e.k)?;
         ex.set_item(intern!(py, "duration"), e.duration)?;
         ex.set_item(intern!(py, "progress"), e.progress)?;
