@@ -27,20 +27,22 @@ impl Hooks {
     /// streaming does; nothing is raised into `update`.
     fn failed(&self, py: Python<'_>, hook: &str, err: &PyErr) {
         self.errors.fetch_add(1, Ordering::Relaxed);
-        let _ = py
-            .import("logging")
-            .and_then(|l| l.call_method1("getLogger", ("creative_feedback",)))
-            .and_then(|log| {
-                log.call_method1(
-                    "warning",
-                    (
-                        "%s failed (%s); the engine's own answer is used",
-                        hook,
-                        err.to_string(),
-                    ),
-                )
-            });
+        warn(
+            py,
+            "%s failed (%s); the engine's own answer is used",
+            hook,
+            &err.to_string(),
+        );
     }
+}
+
+/// A warning on the package's logger (`creative_feedback`), `format` taking `what` and `why`;
+/// a logger that fails is ignored (nothing may break a step).
+fn warn(py: Python<'_>, format: &str, what: &str, why: &str) {
+    let _ = py
+        .import("logging")
+        .and_then(|l| l.call_method1("getLogger", ("creative_feedback",)))
+        .and_then(|log| log.call_method1("warning", (format, what, why)));
 }
 
 /// The trigger state as the guide's hooks read it: the validated numbers, `coherence`, and the
@@ -171,15 +173,7 @@ impl creative_feedback_core::ProfileShape for PyShape {
                     .extract::<f64>()
             })();
             answer.unwrap_or_else(|e| {
-                let _ = py
-                    .import("logging")
-                    .and_then(|l| l.call_method1("getLogger", ("creative_feedback",)))
-                    .and_then(|log| {
-                        log.call_method1(
-                            "warning",
-                            ("profile %s failed (%s)", self.name.as_str(), e.to_string()),
-                        )
-                    });
+                warn(py, "profile %s failed (%s)", &self.name, &e.to_string());
                 f64::NAN
             })
         })

@@ -292,15 +292,16 @@ impl Engine {
     }
 }
 
-/// Builds the loop with the Python object's hooks, when it overrides them.
-fn with_hooks(
+/// Builds the engine: the loop with the Python profiles, and the Python object's hooks when
+/// it overrides them.
+fn engine(
     mut builder: LoopBuilder,
     hooks: Option<Py<PyAny>>,
     select: bool,
     predict: bool,
     profiles: Option<&Bound<'_, PyDict>>,
-    errors: &Arc<AtomicU64>,
-) -> PyResult<CreativeLoop> {
+) -> PyResult<Engine> {
+    let errors = Arc::new(AtomicU64::new(0));
     for (name, function) in profiles.into_iter().flat_map(|p| p.iter()) {
         let name: String = name.extract()?;
         if !function.is_callable() {
@@ -322,7 +323,7 @@ fn with_hooks(
         let max_exploration_steps = builder.config().max_exploration_steps;
         let make = |target: Py<PyAny>| hooks::Hooks {
             target,
-            errors: Arc::clone(errors),
+            errors: Arc::clone(&errors),
             max_exploration_steps,
         };
         if select {
@@ -334,7 +335,7 @@ fn with_hooks(
             builder = builder.predictor(hooks::PyPredictor(make(target)));
         }
     }
-    builder.build().map_err(config_error)
+    Ok(Engine::wrap(builder.build().map_err(config_error)?, errors))
 }
 
 #[pymethods]
@@ -352,16 +353,13 @@ impl Engine {
         profiles: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         let config = config_from(config)?;
-        let errors = Arc::new(AtomicU64::new(0));
-        let feedback = with_hooks(
+        engine(
             CreativeLoop::builder(config),
             hooks,
             select,
             predict,
             profiles,
-            &errors,
-        )?;
-        Ok(Self::wrap(feedback, errors))
+        )
     }
 
     /// A loop resumed from `snapshot()`'s text (with hooks as in the constructor).
@@ -375,16 +373,13 @@ impl Engine {
         profiles: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         let snapshot = Snapshot::from_json(text).map_err(config_error)?;
-        let errors = Arc::new(AtomicU64::new(0));
-        let feedback = with_hooks(
+        engine(
             LoopBuilder::from_snapshot(snapshot),
             hooks,
             select,
             predict,
             profiles,
-            &errors,
-        )?;
-        Ok(Self::wrap(feedback, errors))
+        )
     }
 
     /// Hooks that raised or answered something unusable (the default was used instead).
