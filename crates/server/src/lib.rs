@@ -37,6 +37,7 @@
 
 #[cfg(feature = "redis")]
 mod fleet;
+mod health;
 mod live;
 mod persist;
 mod process;
@@ -52,15 +53,13 @@ use std::path::{Path, PathBuf};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use fleet::{Fleet, FleetConfig, FleetStatus, LessonCounts, Propagation, SessionCounts};
+pub use health::{HealthReport, LastExploration};
 pub use live::StepSample;
 pub use persist::{HistoryCheck, Loaded, PersistStatus, StateDir, LAYOUT_VERSION};
 pub use report::{QualityReport, Report};
 pub use routes::router;
 pub use serve::{serve, ServeOptions, Served};
-pub use service::{
-    HealthReport, LastExploration, MetricsReport, Saved, Service, ServiceConfig, UpdateError,
-    PRIMARY_SESSION,
-};
+pub use service::{MetricsReport, Saved, Service, ServiceConfig, UpdateError, PRIMARY_SESSION};
 
 /// Errors of the service.
 #[derive(Debug, thiserror::Error)]

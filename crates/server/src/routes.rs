@@ -16,8 +16,9 @@ use creative_feedback_core::{Decision, ExplorationRecord, Rejected};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::health::HealthReport;
 use crate::live::StepSample;
-use crate::service::{HealthReport, MetricsReport, Service, UpdateError};
+use crate::service::{MetricsReport, Service, UpdateError};
 
 const DASHBOARD: &str = include_str!("dashboard.html");
 
