@@ -65,6 +65,17 @@ fn value(v: f64) -> Option<f64> {
     (!v.is_nan()).then_some(v)
 }
 
+/// A row of [`STATE_COLUMNS`] as a state (`NaN`: absent).
+fn row_state(row: ArrayView1<'_, f64>) -> State {
+    State {
+        novelty: value(row[0]),
+        aesthetic_score: value(row[1]),
+        volatility: value(row[2]),
+        lambda_max: value(row[3]),
+        ..State::default()
+    }
+}
+
 fn shape_error(what: String) -> Error {
     Error::InvalidConfig {
         key: "batch",
@@ -114,13 +125,7 @@ impl CreativeLoop {
         };
         let mut decision = Decision::default();
         for (i, row) in states.rows().into_iter().enumerate() {
-            let state = State {
-                novelty: value(row[0]),
-                aesthetic_score: value(row[1]),
-                volatility: value(row[2]),
-                lambda_max: value(row[3]),
-                ..State::default()
-            };
+            let state = row_state(row);
             if self.update_into(&state, &mut decision).is_err() {
                 continue;
             }
@@ -182,13 +187,7 @@ impl CreativeLoop {
                 continue;
             }
             let record = HistoryRecord {
-                initial_state: State {
-                    novelty: value(row[0]),
-                    aesthetic_score: value(row[1]),
-                    volatility: value(row[2]),
-                    lambda_max: value(row[3]),
-                    ..State::default()
-                },
+                initial_state: row_state(row),
                 entropy_factor: entropy_factors[i],
                 // Checked above: a whole number in u32's range.
                 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]

@@ -193,17 +193,17 @@ async fn an_outcome_on_one_sidecar_changes_the_others_predictions() {
         common::post_session(a_addr, "host", &state_json(i, "")).await;
         i += 1;
     }
-    let ended = std::time::Instant::now();
-    let mut changed = None;
+    // Polled, never timed here: how fast it travels is a figure (`propagation_ms`,
+    // docs/fleet.md), not an assertion.
+    let mut changed = false;
     for _ in 0..400 {
         if predict(&b) != Some(p0) {
-            changed = Some(ended.elapsed());
+            changed = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let after = changed.expect("B's prediction never changed after A's outcome");
-    eprintln!("B's prediction changed {after:?} after A's outcome");
+    assert!(changed, "B's prediction never changed after A's outcome");
     assert_eq!(status(&b).lessons.learned, learned0 + 1);
     assert_eq!(predict(&a), predict(&b));
 }

@@ -22,6 +22,17 @@ fn stored(config: Config, settings: PoolConfig) -> (Pool, Arc<MemoryStore>) {
     (pool(config, settings, Some(store.clone())), store)
 }
 
+/// A pool with a memory store whose sessions go after `ttl_ms` idle.
+fn idle_after(ttl_ms: u64) -> (Pool, Arc<MemoryStore>) {
+    stored(
+        Config::default(),
+        PoolConfig {
+            idle_ttl_ms: Some(ttl_ms),
+            ..PoolConfig::default()
+        },
+    )
+}
+
 fn pool(config: Config, settings: PoolConfig, store: Option<Arc<dyn SessionStore>>) -> Pool {
     Pool::new(CreativeLoop::new(config).unwrap(), settings, store).unwrap()
 }
@@ -158,13 +169,7 @@ fn without_a_store_only_sessions_idle_past_the_ttl_make_room() {
 
 #[test]
 fn idle_sessions_are_saved_and_evicted_and_the_primary_stays() {
-    let (pool, _store) = stored(
-        Config::default(),
-        PoolConfig {
-            idle_ttl_ms: Some(60_000),
-            ..PoolConfig::default()
-        },
-    );
+    let (pool, _store) = idle_after(60_000);
     let state = State::new(0.9, 0.6);
     pool.update_state("default", &state, 0).unwrap();
     pool.update_state("old", &state, 0).unwrap();
@@ -487,13 +492,7 @@ fn with_snapshot_every_zero_sessions_are_saved_only_when_asked_or_evicted() {
 
 #[test]
 fn idle_eviction_reads_the_exact_time_of_the_last_use() {
-    let (pool, _store) = stored(
-        Config::default(),
-        PoolConfig {
-            idle_ttl_ms: Some(10_000),
-            ..PoolConfig::default()
-        },
-    );
+    let (pool, _store) = idle_after(10_000);
     let state = State::new(0.5, 0.6);
     pool.update_state("a", &state, 0).unwrap();
     // Within the order's resolution: the shard keeps 0, the session knows 900.

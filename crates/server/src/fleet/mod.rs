@@ -236,8 +236,9 @@ pub struct Fleet {
     read_id: Mutex<String>,
     last: Mutex<BTreeMap<String, u64>>,
     /// The next lesson number: it starts from the clock (in microseconds) so that a sidecar
-    /// restarted under the same name numbers its lessons above its previous life's.
-    next_seq: Mutex<u64>,
+    /// restarted under the same name numbers its lessons above its previous life's. Taken
+    /// under the buffer's lock, so the numbers follow the buffer's order.
+    next_seq: AtomicU64,
     delays: Mutex<Delays>,
     counters: Counters,
     /// Set by [`Fleet::close`]: every snapshot written releases its lease.
@@ -318,7 +319,7 @@ impl Fleet {
             checkpoint: Mutex::new(checkpoint),
             read_id: Mutex::new(read_id),
             last: Mutex::new(last),
-            next_seq: Mutex::new(now_us),
+            next_seq: AtomicU64::new(now_us),
             delays: Mutex::new(Delays {
                 ring: Vec::new(),
                 next: 0,
@@ -362,11 +363,8 @@ impl Fleet {
                 outbox.pop_front();
                 self.counters.dropped.fetch_add(1, Ordering::Relaxed);
             }
-            // Numbered under the buffer's lock, so the numbers follow the buffer's order.
-            let mut next = lock(&self.next_seq);
-            *next += 1;
             outbox.push_back(Outgoing {
-                seq: *next,
+                seq: self.next_seq.fetch_add(1, Ordering::Relaxed) + 1,
                 at_ms,
                 lesson: text,
             });
